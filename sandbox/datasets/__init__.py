@@ -1,0 +1,1 @@
+"""Datasets inside domains: schemas, ingestion, quality figures, synthetic samples, catalog."""
