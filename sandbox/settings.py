@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     max_reject_ratio: float = Field(default=0.2, ge=0, le=1)
     max_request_bytes: int = Field(default=1 << 20, gt=0)
 
+    cookie_secure: bool = Field(default=False, description="Set behind HTTPS.")
     require_services: bool = Field(default=False, description="Tests fail instead of skip.")
     log_level: str = "INFO"
 

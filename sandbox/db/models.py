@@ -1,0 +1,19 @@
+"""Imports every model, so that ``Base.metadata`` is complete (for Alembic and tests)."""
+
+from sandbox.datasets.models import Dataset, DatasetVersion, QualitySnapshot
+from sandbox.domains.models import Domain
+from sandbox.jobs.models import Job, Step
+from sandbox.parties.models import ApiToken, Organization, User, UserSession
+
+__all__ = [
+    "ApiToken",
+    "Dataset",
+    "DatasetVersion",
+    "Domain",
+    "Job",
+    "Organization",
+    "QualitySnapshot",
+    "Step",
+    "User",
+    "UserSession",
+]

@@ -1,0 +1,1 @@
+"""The job engine: jobs and steps as rows, leases, the reaper, job kinds, Celery adapters."""

@@ -1,0 +1,250 @@
+"""Job and step state transitions on the control DB. The broker is not the durability layer:
+every transition is a conditional UPDATE, so a redelivered message, a second worker or a
+crashed one can never run a step twice to completion or lose it.
+
+Functions take a session and ``now`` and return what must be enqueued; the caller commits
+first and enqueues after (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from sandbox.ids import JobId, StepId
+from sandbox.jobs.kinds import finalize
+from sandbox.jobs.models import Job, JobState, Step, StepState
+
+ERROR_MESSAGE_CHARS = 500
+
+
+@dataclass(slots=True)
+class Followups:
+    """Messages to send once the transaction that produced them has committed."""
+
+    steps: list[tuple[StepId, str]] = field(default_factory=list)
+    jobs: list[JobId] = field(default_factory=list)
+
+    def extend(self, other: Followups) -> None:
+        self.steps.extend(other.steps)
+        self.jobs.extend(other.jobs)
+
+
+def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
+    """Move a job forward: queue its next step, or finish it. Safe to call any number of times."""
+    out = Followups()
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or JobState(job.state).finished:
+        return out
+    steps = sorted(job.steps, key=lambda s: s.seq)
+    failed = next((s for s in steps if s.state == StepState.FAILED), None)
+    if failed is not None:
+        _finish(job, JobState.FAILED, now, code=failed.error_code, message=failed.error_message)
+        return out
+    if all(s.state == StepState.SUCCEEDED for s in steps):
+        job.result_json = finalize(session, job, steps, now=now)
+        _finish(job, JobState.SUCCEEDED, now)
+        return out
+    if job.state == JobState.QUEUED:
+        job.state = JobState.RUNNING.value
+        job.started_at = now
+    # Steps run in sequence: the first unfinished one is the only one that may be queued.
+    current = next(s for s in steps if s.state != StepState.SUCCEEDED)
+    if current.state == StepState.PENDING:
+        current.state = StepState.QUEUED.value
+        current.enqueued_at = now
+        out.steps.append((StepId(current.id), current.domain))
+    return out
+
+
+def _finish(
+    job: Job, state: JobState, now: dt.datetime, *, code: str | None = None,
+    message: str | None = None,
+) -> None:
+    job.state = state.value
+    job.finished_at = now
+    job.started_at = job.started_at or now
+    if state is JobState.SUCCEEDED:
+        job.progress = 1.0
+    job.error_code = code
+    job.error_message = message
+
+
+def claim(
+    session: Session, step_id: StepId, *, worker: str, now: dt.datetime, lease_seconds: float
+) -> Step | None:
+    """Take a queued step (or one whose lease has expired) under a fresh lease, or None."""
+    claimable = (Step.state == StepState.QUEUED.value) | (
+        (Step.state == StepState.RUNNING.value) & (Step.lease_expires_at < now)
+    )
+    result = session.execute(
+        update(Step)
+        .where(Step.id == step_id, claimable)
+        .values(
+            state=StepState.RUNNING.value,
+            lease_owner=worker,
+            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            attempts=Step.attempts + 1,
+            started_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(Step, step_id, populate_existing=True)
+
+
+def _held(step_id: StepId, worker: str) -> Any:
+    return (
+        (Step.id == step_id)
+        & (Step.state == StepState.RUNNING.value)
+        & (Step.lease_owner == worker)
+    )
+
+
+def renew(
+    session: Session, step_id: StepId, *, worker: str, now: dt.datetime, lease_seconds: float
+) -> bool:
+    result = session.execute(
+        update(Step)
+        .where(_held(step_id, worker))
+        .values(lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def report_progress(session: Session, step_id: StepId, *, worker: str, fraction: float) -> bool:
+    fraction = min(max(fraction, 0.0), 1.0)
+    result = session.execute(
+        update(Step)
+        .where(_held(step_id, worker))
+        .values(progress=fraction)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    step = session.get(Step, step_id, populate_existing=True)
+    assert step is not None
+    _roll_up_progress(session, JobId(step.job_id))
+    return True
+
+
+def _roll_up_progress(session: Session, job_id: JobId) -> None:
+    fractions = [
+        1.0 if state == StepState.SUCCEEDED else progress
+        for state, progress in session.execute(
+            select(Step.state, Step.progress).where(Step.job_id == job_id)
+        )
+    ]
+    if fractions:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(progress=sum(fractions) / len(fractions))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def complete(
+    session: Session, step_id: StepId, *, worker: str, result: dict[str, Any], now: dt.datetime
+) -> Followups:
+    """Record a step's result if this worker still holds its lease; otherwise change nothing."""
+    updated = session.execute(
+        update(Step)
+        .where(_held(step_id, worker))
+        .values(
+            state=StepState.SUCCEEDED.value,
+            result_json=result,
+            progress=1.0,
+            finished_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    out = Followups()
+    if updated.rowcount == 1:  # type: ignore[attr-defined]
+        step = session.get(Step, step_id, populate_existing=True)
+        assert step is not None
+        _roll_up_progress(session, JobId(step.job_id))
+        out.jobs.append(JobId(step.job_id))
+    return out
+
+
+def fail(
+    session: Session, step_id: StepId, *, worker: str | None, code: str, message: str,
+    now: dt.datetime,
+) -> Followups:
+    """Fail a step for good (a rejected ticket, bad data, attempts used up)."""
+    where = _held(step_id, worker) if worker is not None else (Step.id == step_id)
+    updated = session.execute(
+        update(Step)
+        .where(where, Step.state.not_in([StepState.SUCCEEDED.value, StepState.FAILED.value]))
+        .values(
+            state=StepState.FAILED.value,
+            error_code=code[:64],
+            error_message=message[:ERROR_MESSAGE_CHARS],
+            finished_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    out = Followups()
+    if updated.rowcount == 1:  # type: ignore[attr-defined]
+        step = session.get(Step, step_id, populate_existing=True)
+        assert step is not None
+        out.jobs.append(JobId(step.job_id))
+    return out
+
+
+def reap(
+    session: Session, *, now: dt.datetime, requeue_after_seconds: float, max_attempts: int
+) -> Followups:
+    """Recover from crashed workers and lost messages.
+
+    - a running step whose lease expired goes back to the queue (or fails after max attempts);
+    - a queued step whose message may have been lost is sent again;
+    - a job whose steps are all finished but which is not, is advanced.
+    Re-sending is harmless: claims are conditional, so only one delivery runs the step.
+    """
+    out = Followups()
+    expired = session.scalars(
+        select(Step).where(Step.state == StepState.RUNNING.value, Step.lease_expires_at < now)
+    ).all()
+    for step in expired:
+        if step.attempts >= max_attempts:
+            out.extend(
+                fail(
+                    session, StepId(step.id), worker=None, code="step.attempts_exhausted",
+                    message=f"the step's worker was lost {step.attempts} times", now=now,
+                )
+            )
+            continue
+        step.state = StepState.QUEUED.value
+        step.lease_owner = None
+        step.lease_expires_at = None
+        step.enqueued_at = now
+        out.steps.append((StepId(step.id), step.domain))
+    stale = session.scalars(
+        select(Step).where(
+            Step.state == StepState.QUEUED.value,
+            Step.enqueued_at < now - dt.timedelta(seconds=requeue_after_seconds),
+        )
+    ).all()
+    for step in stale:
+        step.enqueued_at = now
+        out.steps.append((StepId(step.id), step.domain))
+    for job in session.scalars(
+        select(Job).where(Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
+    ):
+        states = {s.state for s in job.steps}
+        if not states & {StepState.QUEUED.value, StepState.RUNNING.value}:
+            out.jobs.append(JobId(job.id))
+    session.flush()
+    return out

@@ -1,0 +1,130 @@
+"""Submitting and reading jobs. Authorization for ``dataset.profile`` is ownership: only the
+organization whose domain holds the dataset may profile it. (Grant-based policy for
+computations across domains comes with the governance layer, which signs the same tickets.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, exists, select
+from sqlalchemy.orm import Session
+
+from sandbox.datasets.catalog import get_visible
+from sandbox.domains.models import Domain
+from sandbox.errors import NotFound, PermissionDenied
+from sandbox.jobs.kinds import DATASET_PROFILE
+from sandbox.jobs.models import Job, JobState, Step, StepState
+from sandbox.jobs.requests import JobRequest
+from sandbox.parties.principal import Principal
+from sandbox.parties.roles import Role
+from sandbox.tickets import DatasetRef, TicketSigner
+
+MAX_LIST = 200
+
+
+def submit(
+    session: Session, who: Principal, request: JobRequest, *, signer: TicketSigner,
+    now: dt.datetime,
+) -> Job:
+    """Create a job and its steps with their tickets. The caller commits, then enqueues."""
+    if who.role is Role.AUDITOR:
+        raise PermissionDenied("auditors are read-only", code="forbidden.read_only")
+    entry = get_visible(session, who, request.params.dataset_id)
+    if entry.dataset.domain.org_id != who.org_id:
+        raise PermissionDenied(
+            "only the organization that holds a dataset may profile it", code="forbidden.owner"
+        )
+    job = Job(
+        id=uuid.uuid4(), kind=DATASET_PROFILE, state=JobState.QUEUED.value, org_id=who.org_id,
+        submitted_by=who.user_id,
+        params_json={"dataset_id": str(entry.dataset.id), "version": entry.version.version},
+        created_at=now,
+    )
+    step_id = uuid.uuid4()
+    domain = entry.dataset.domain.name
+    ticket = signer.sign(
+        job=str(job.id), step=str(step_id), domain=domain, action=DATASET_PROFILE,
+        datasets=(DatasetRef(id=str(entry.dataset.id), version=entry.version.version),),
+        columns=entry.schema.column_names, now=now,
+    )
+    session.add(job)
+    session.add(
+        Step(
+            id=step_id, job_id=job.id, seq=0, domain=domain, action=DATASET_PROFILE,
+            state=StepState.PENDING.value, ticket=ticket,
+        )
+    )
+    session.flush()
+    return job
+
+
+def _visible(who: Principal) -> Select[tuple[Job]]:
+    query = select(Job)
+    if not who.oversees_all:
+        own_domains = select(Domain.name).where(Domain.org_id == who.org_id)
+        touches_mine = exists().where(Step.job_id == Job.id, Step.domain.in_(own_domains))
+        query = query.where((Job.org_id == who.org_id) | touches_mine)
+    return query
+
+
+def get_visible_job(session: Session, who: Principal, job_id: UUID) -> Job:
+    job = session.scalar(_visible(who).where(Job.id == job_id))
+    if job is None:
+        raise NotFound("no such job", code="job.not_found")
+    return job
+
+
+def visible_jobs(
+    session: Session, who: Principal, *, limit: int = 50, state: str | None = None
+) -> list[Job]:
+    query = _visible(who).order_by(Job.created_at.desc()).limit(min(max(limit, 1), MAX_LIST))
+    if state is not None:
+        query = query.where(Job.state == state)
+    return list(session.scalars(query))
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def job_to_json(job: Job) -> dict[str, Any]:
+    duration = (
+        (job.finished_at - job.started_at).total_seconds()
+        if job.finished_at and job.started_at
+        else None
+    )
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "status": job.state,
+        "progress": round(job.progress, 4),
+        "params": job.params_json,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "duration_seconds": duration,
+        "error": (
+            {"code": job.error_code, "message": job.error_message} if job.error_code else None
+        ),
+        "result": job.result_json,
+        "steps": [
+            {
+                "seq": s.seq,
+                "domain": s.domain,
+                "action": s.action,
+                "status": s.state,
+                "attempts": s.attempts,
+                "progress": round(s.progress, 4),
+                "started_at": _iso(s.started_at),
+                "finished_at": _iso(s.finished_at),
+                "error": (
+                    {"code": s.error_code, "message": s.error_message} if s.error_code else None
+                ),
+            }
+            for s in job.steps
+        ],
+    }

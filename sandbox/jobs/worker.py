@@ -1,0 +1,74 @@
+"""Worker entry points: ``sandbox worker --coordinator`` and ``sandbox worker --domain NAME``.
+
+Each worker process opens its own engine here (never inherited across a fork) and runs Celery
+with the solo pool: one step at a time per process; scale out by starting more processes.
+The coordinator also runs the reaper on a timer thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from sandbox.clock import utcnow
+from sandbox.db.engine import make_engine, make_session_factory, session_scope
+from sandbox.domains.service import get_domain
+from sandbox.domains.store import DomainStore
+from sandbox.jobs import coordinator, runner, tasks
+from sandbox.jobs.celery_app import CeleryEnqueuer, make_celery
+from sandbox.jobs.queue import COORDINATOR_QUEUE, domain_queue
+from sandbox.keys import load_public_key
+from sandbox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _reaper(settings: Settings, rt: tasks.WorkerRuntime, stop: threading.Event) -> None:
+    while not stop.wait(settings.reaper_interval_seconds):
+        try:
+            out = coordinator.reap_once(rt.factory, rt.enqueuer, settings, utcnow)
+            if out.steps:
+                log.info("reaper re-queued %d step(s)", len(out.steps))
+        except Exception:  # noqa: BLE001  (a DB or broker hiccup must not end the reaper)
+            log.exception("reaper cycle failed; will retry")
+
+
+def run_worker(settings: Settings, *, coordinator_role: bool, domain: str | None) -> None:
+    if not coordinator_role and domain is None:
+        raise ValueError("a worker serves the coordinator queue, a domain queue, or both")
+    app = make_celery(settings)
+    factory = make_session_factory(make_engine(settings))
+    enqueuer = CeleryEnqueuer(app)
+    queues: list[str] = []
+    domain_rt = None
+    if domain is not None:
+        with session_scope(factory) as session:
+            get_domain(session, domain)
+        store = DomainStore.at(settings.domain_root, domain)
+        store.ensure()
+        domain_rt = runner.DomainRuntime(
+            factory=factory, domain=domain, store=store,
+            ticket_key=load_public_key(settings.ticket_key_path),
+            worker_id=f"{domain}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            lease_seconds=settings.lease_seconds, clock=utcnow,
+        )
+        queues.append(domain_queue(domain))
+    rt = tasks.WorkerRuntime(factory=factory, enqueuer=enqueuer, domain=domain_rt)
+    tasks.bind(rt)
+    if coordinator_role:
+        queues.append(COORDINATOR_QUEUE)
+        threading.Thread(
+            target=_reaper, args=(settings, rt, threading.Event()), name="reaper", daemon=True
+        ).start()
+    name = domain or "coordinator"
+    app.worker_main(
+        [
+            "worker", "--queues", ",".join(queues), "--pool", "solo",
+            "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h",
+            "--loglevel", settings.log_level, "--without-gossip", "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )

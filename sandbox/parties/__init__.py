@@ -1,0 +1,1 @@
+"""Organizations, users and their roles, passwords, UI sessions, API tokens, visibility."""

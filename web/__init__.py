@@ -1,0 +1,1 @@
+"""The edges: Flask UI, REST API, authentication, and the `sandbox` command line."""

@@ -1,0 +1,169 @@
+"""/api/v1 routes: parse, call one service function, shape the response. No business rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from sandbox.datasets import catalog
+from sandbox.domains.service import visible_domains
+from sandbox.errors import InvalidInput, NotFound
+from sandbox.ids import JobId, parse_uuid
+from sandbox.jobs import service as jobs
+from sandbox.jobs.models import JobState
+from sandbox.jobs.requests import JobRequest
+from sandbox.parties import service as parties
+from sandbox.parties.models import ApiToken, Organization
+from sandbox.parties.principal import Principal
+from web import context as ctx
+from web.api import schemas as s
+from web.api.spec import openapi_document, operation
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _out(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """Validate what leaves against the documented schema."""
+    return model.model_validate(data).model_dump(mode="json", by_alias=True)
+
+
+def _body(model: type[BaseModel]) -> Any:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise InvalidInput("send a JSON object with Content-Type: application/json",
+                           code="invalid_json")
+    return model.model_validate(data)
+
+
+def _uuid(text: str, what: str) -> Any:
+    parsed = parse_uuid(text)
+    if parsed is None:
+        raise NotFound(f"no such {what}", code=f"{what}.not_found")
+    return parsed
+
+
+def _org(org: Organization) -> dict[str, Any]:
+    return {"id": str(org.id), "slug": org.slug, "name": org.name, "kind": org.kind}
+
+
+def _token(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": str(token.id), "name": token.name, "prefix": token.prefix,
+        "created_at": token.created_at.isoformat(),
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
+
+
+def _who() -> Principal:
+    return ctx.api_principal()
+
+
+@operation(bp, "GET", "/me", summary="Who this token belongs to", response=s.Me)
+def me() -> Any:
+    who = _who()
+    org = parties.organization_of(ctx.db(), who)
+    return _out(s.Me, {"username": who.username, "display_name": who.display_name,
+                       "role": who.role.value, "organization": _org(org)})
+
+
+@operation(bp, "GET", "/organizations", summary="Organizations you may see", response=s.OrgList)
+def organizations() -> Any:
+    who = _who()
+    query = select(Organization).order_by(Organization.kind, Organization.slug)
+    if not who.oversees_all:
+        query = query.where(Organization.id == who.org_id)
+    return _out(s.OrgList, {"organizations": [_org(o) for o in ctx.db().scalars(query)]})
+
+
+@operation(bp, "GET", "/domains", summary="Data domains you may see", response=s.DomainList)
+def domains() -> Any:
+    who = _who()
+    rows = visible_domains(ctx.db(), who)
+    return _out(s.DomainList, {"domains": [{"name": d.name, "owner": _org(d.org)} for d in rows]})
+
+
+@operation(bp, "GET", "/datasets", summary="Catalog: metadata and synthetic samples",
+           response=s.DatasetList)
+def datasets() -> Any:
+    who = _who()
+    entries = catalog.visible_datasets(ctx.db(), who)
+    return _out(s.DatasetList, {"datasets": [e.to_json() for e in entries]})
+
+
+@operation(bp, "GET", "/datasets/{dataset_id}", summary="One catalog entry",
+           response=s.DatasetOut)
+def dataset(dataset_id: str) -> Any:
+    who = _who()
+    entry = catalog.get_visible(ctx.db(), who, _uuid(dataset_id, "dataset"))
+    return _out(s.DatasetOut, entry.to_json())
+
+
+@operation(bp, "GET", "/jobs", summary="Jobs you may see, newest first", response=s.JobList,
+           query=(("status", "string"), ("limit", "integer")))
+def list_jobs() -> Any:
+    who = _who()
+    state = request.args.get("status")
+    if state is not None and state not in {s.value for s in JobState}:
+        raise InvalidInput("status must be one of queued, running, succeeded, failed",
+                           code="invalid_query")
+    limit_text = request.args.get("limit", "50")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= jobs.MAX_LIST:
+        raise InvalidInput(f"limit must be a whole number from 1 to {jobs.MAX_LIST}",
+                           code="invalid_query")
+    rows = jobs.visible_jobs(ctx.db(), who, limit=int(limit_text), state=state)
+    return _out(s.JobList, {"jobs": [jobs.job_to_json(j) for j in rows]})
+
+
+@operation(bp, "POST", "/jobs", summary="Submit a job", request=JobRequest, response=s.JobOut,
+           status=202)
+def submit_job() -> Any:
+    who = _who()
+    job_request = _body(JobRequest)
+    session = ctx.db()
+    job = jobs.submit(session, who, job_request, signer=ctx.signer(), now=ctx.now())
+    body = jobs.job_to_json(job)
+    session.commit()
+    ctx.enqueuer().advance_job(JobId(job.id))  # only after commit
+    return _out(s.JobOut, body), 202
+
+
+@operation(bp, "GET", "/jobs/{job_id}", summary="A job's status, progress and result",
+           response=s.JobOut)
+def get_job(job_id: str) -> Any:
+    who = _who()
+    job = jobs.get_visible_job(ctx.db(), who, _uuid(job_id, "job"))
+    return _out(s.JobOut, jobs.job_to_json(job))
+
+
+@operation(bp, "GET", "/tokens", summary="Your API tokens", response=s.TokenList)
+def list_tokens() -> Any:
+    who = _who()
+    return _out(s.TokenList, {"tokens": [_token(t) for t in parties.list_tokens(ctx.db(), who)]})
+
+
+@operation(bp, "POST", "/tokens", summary="Create an API token", request=s.TokenCreate,
+           response=s.TokenCreated, status=201)
+def create_token() -> Any:
+    who = _who()
+    body = _body(s.TokenCreate)
+    new = parties.create_token(ctx.db(), who, name=body.name, now=ctx.now())
+    ctx.db().commit()
+    return _out(s.TokenCreated, {"token": _token(new.token), "secret": new.secret}), 201
+
+
+@operation(bp, "DELETE", "/tokens/{token_id}", summary="Revoke an API token", response=None,
+           status=204)
+def revoke_token(token_id: str) -> Any:
+    who = _who()
+    parties.revoke_token(ctx.db(), who, _uuid(token_id, "token"), now=ctx.now())
+    ctx.db().commit()
+    return "", 204
+
+
+@operation(bp, "GET", "/openapi.json", summary="This document", response=None, public=True)
+def openapi() -> Any:
+    return openapi_document("/api/v1", "1")

@@ -1,0 +1,216 @@
+"""The ``sandbox`` command line. Reads Settings once, here, and calls service functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from sandbox.clock import utcnow
+from sandbox.errors import SandboxError
+from sandbox.settings import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj  # type: ignore[no-any-return]
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Privacy-preserving sandbox for the authorized operation of public data."""
+    ctx.obj = Settings()
+
+
+@main.command("init")
+@click.pass_context
+def init_cmd(ctx: click.Context) -> None:
+    """Create or upgrade the control DB schema and the ticket key."""
+    from sandbox.platform import init
+
+    settings = _settings(ctx)
+    init(settings)
+    click.echo(f"control DB ready at {settings.control_db_url.split('@')[-1]}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--reset", is_flag=True, help="Delete the demo's data directory first.")
+@click.option("--enterprises", default=5000, show_default=True, type=click.IntRange(100, 10**6))
+@click.pass_context
+def demo(ctx: click.Context, host: str, port: int, reset: bool, enterprises: int) -> None:
+    """Everything in one process tree on embedded defaults, with demo data and accounts."""
+    from web.demo import run_demo
+
+    run_demo(_settings(ctx), host=host, port=port, reset=reset, enterprises=enterprises)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+    """Serve the web app and API with gunicorn."""
+    from web.serve import serve as run
+
+    run(_settings(ctx), host=host, port=port, workers=workers)
+
+
+@main.command()
+@click.option("--coordinator", "coordinator_role", is_flag=True, help="Serve queue coordinator.")
+@click.option("--domain", default=None, help="Serve queue domain.NAME, with that domain's store.")
+@click.pass_context
+def worker(ctx: click.Context, coordinator_role: bool, domain: str | None) -> None:
+    """Run a Celery worker process (solo pool; start more processes to scale out)."""
+    from sandbox.jobs.worker import run_worker
+
+    if not coordinator_role and domain is None:
+        raise click.UsageError("pass --coordinator, --domain NAME, or both")
+    _guard(lambda: run_worker(_settings(ctx), coordinator_role=coordinator_role, domain=domain))
+
+
+def _guard(action: object) -> None:
+    try:
+        action()  # type: ignore[operator]
+    except SandboxError as exc:
+        raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
+
+
+@main.group()
+def dataset() -> None:
+    """Datasets inside domains."""
+
+
+@dataset.command("load")
+@click.option("--domain", required=True, help="The domain whose store receives the rows.")
+@click.option("--file", "file_", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--schema", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--encoding", default="auto", show_default=True,
+              type=click.Choice(["auto", "utf-8", "gbk", "gb18030"]))
+@click.option("--json", "as_json", is_flag=True, help="Print the load report as JSON.")
+@click.pass_context
+def dataset_load(
+    ctx: click.Context, domain: str, file_: Path, schema: Path, encoding: str, as_json: bool
+) -> None:
+    """Load a CSV into a domain's store and register its metadata in the catalog."""
+    from sandbox.datasets.schema import load_schema_text
+    from sandbox.datasets.service import load_dataset
+    from sandbox.db.engine import make_engine, make_session_factory
+
+    settings = _settings(ctx)
+    for path, what in ((file_, "data file"), (schema, "schema file")):
+        if not path.is_file():
+            raise click.ClickException(f"{what} {path} does not exist")
+    factory = make_session_factory(make_engine(settings))
+    size = file_.stat().st_size
+    try:
+        parsed = load_schema_text(schema.read_bytes())
+        with click.progressbar(length=max(size, 1), label=f"loading {file_.name}",
+                               file=click.get_text_stream("stderr")) as bar:
+            seen = [0]
+
+            def progress(_rows: int, done_bytes: int) -> None:
+                bar.update(max(0, done_bytes - seen[0]))
+                seen[0] = max(seen[0], done_bytes)
+
+            outcome = load_dataset(factory, settings, domain_name=domain, source=file_,
+                                   schema=parsed, now=utcnow(), encoding=encoding,
+                                   progress=progress)
+    except SandboxError as exc:
+        raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
+    report = outcome.report
+    summary = {
+        "dataset_id": str(outcome.dataset_id), "domain": outcome.domain, "name": outcome.name,
+        "version": outcome.version, "encoding": report.encoding, "rows_read": report.rows_read,
+        "rows_loaded": report.rows_loaded, "rejected": report.rejected_count,
+        "fingerprint": report.fingerprint,
+        "rejections": [
+            {"line": r.line, "column": r.column, "reason": r.reason} for r in report.rejections
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"loaded {domain}/{outcome.name} v{outcome.version}: {report.rows_loaded} rows "
+               f"({report.encoding}), {report.rejected_count} rejected")
+    for r in report.rejections[:50]:
+        click.echo(f"  line {r.line}: {r.column or 'row'}: {r.reason}")
+    if report.rejected_count > 50:
+        click.echo(f"  … and {report.rejected_count - 50} more (--json lists up to 1000)")
+
+
+@main.group()
+def org() -> None:
+    """Organizations."""
+
+
+@org.command("add")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--kind", required=True, type=click.Choice(["bureau", "provider", "operator",
+                                                          "bank", "auditor"]))
+@click.option("--domain", default=None, help="Also create this organization's data domain.")
+@click.pass_context
+def org_add(ctx: click.Context, slug: str, name: str, kind: str, domain: str | None) -> None:
+    """Add an organization (and, for providers and banks, its domain)."""
+    from sandbox.db.engine import make_engine, make_session_factory, session_scope
+    from sandbox.domains.service import create_domain
+    from sandbox.parties.roles import OrgKind
+    from sandbox.parties.service import create_organization
+
+    factory = make_session_factory(make_engine(_settings(ctx)))
+
+    def run() -> None:
+        with session_scope(factory) as session:
+            created = create_organization(session, slug=slug, name=name, kind=OrgKind(kind),
+                                          now=utcnow())
+            if domain:
+                create_domain(session, name=domain, org=created, now=utcnow())
+
+    _guard(run)
+    click.echo(f"organization {slug} added" + (f" with domain {domain}" if domain else ""))
+
+
+@main.group()
+def user() -> None:
+    """Users."""
+
+
+@user.command("add")
+@click.option("--username", required=True)
+@click.option("--org", "org_slug", required=True)
+@click.option("--role", required=True, type=click.Choice(["bureau_admin", "provider_cdo",
+                                                          "operator", "bank_analyst", "auditor"]))
+@click.option("--display-name", default=None)
+@click.password_option(prompt="Password (12+ characters)")
+@click.pass_context
+def user_add(ctx: click.Context, username: str, org_slug: str, role: str,
+             display_name: str | None, password: str) -> None:
+    """Add a user to an organization."""
+    from sqlalchemy import select
+
+    from sandbox.db.engine import make_engine, make_session_factory, session_scope
+    from sandbox.errors import NotFound
+    from sandbox.parties.models import Organization
+    from sandbox.parties.roles import Role
+    from sandbox.parties.service import create_user
+
+    factory = make_session_factory(make_engine(_settings(ctx)))
+
+    def run() -> None:
+        with session_scope(factory) as session:
+            found = session.scalar(select(Organization).where(Organization.slug == org_slug))
+            if found is None:
+                raise NotFound(f"unknown organization {org_slug!r}")
+            create_user(session, username=username, display_name=display_name or username,
+                        org=found, role=Role(role), password=password, now=utcnow())
+
+    _guard(run)
+    click.echo(f"user {username} added")
+
+
+if __name__ == "__main__":
+    main()

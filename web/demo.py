@@ -1,0 +1,111 @@
+"""``sandbox demo``: seed once, start one worker process per domain and the coordinator, and
+serve the app until Ctrl-C. Everything on embedded defaults: SQLite, directory stores and a
+filesystem broker, so nothing but ``pip install`` is needed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+import click
+from werkzeug.serving import make_server
+
+from sandbox.clock import utcnow
+from sandbox.db.engine import make_engine, make_session_factory
+from sandbox.demo import seed as demo_seed
+from sandbox.demo.world import DATA_DOMAINS
+from sandbox.platform import init
+from sandbox.settings import Settings
+from web.app import create_app
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _spawn_workers(settings: Settings) -> list[subprocess.Popen[bytes]]:
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SANDBOX_DATA_DIR=str(settings.data_dir.resolve()))
+    roles = [("coordinator", ["--coordinator"])] + [
+        (name, ["--domain", name]) for name, _org in DATA_DOMAINS
+    ]
+    procs = []
+    for name, args in roles:
+        log = (logs / f"worker-{name}.log").open("ab")
+        procs.append(subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+            [sys.executable, "-m", "web.cli", "worker", *args], env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        ))
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + 10
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterprises: int) -> None:
+    if not _port_free(host, port):
+        raise click.ClickException(f"port {port} on {host} is in use; pass --port")
+    if reset and settings.data_dir.exists():
+        shutil.rmtree(settings.data_dir)
+    init(settings)
+    factory = make_session_factory(make_engine(settings))
+    if demo_seed.is_seeded(factory):
+        path = demo_seed.accounts_path(settings)
+        if not path.exists():
+            raise click.ClickException(f"{settings.data_dir} holds data but no {path.name}; "
+                                       "start afresh with --reset")
+        accounts: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+        click.echo(f"Reusing the demo in {settings.data_dir} (--reset starts afresh).")
+    else:
+        click.echo(f"Generating the demo world in {settings.data_dir} …")
+        accounts = demo_seed.seed(factory, settings, now=utcnow(), enterprises=enterprises,
+                                  say=click.echo)
+    procs = _spawn_workers(settings)
+    app = create_app(settings)
+    server = make_server(host, port, app, threaded=True)
+    url = f"http://{host}:{port}/"
+
+    def _terminate(_sig: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    click.echo(f"\nSandbox demo serving at {url}  (Ctrl-C stops it)")
+    click.echo(f"Workers: coordinator + {len(DATA_DOMAINS)} domains; logs in "
+               f"{settings.data_dir / 'logs'}")
+    click.echo(f"Accounts (also in {demo_seed.accounts_path(settings)}):")
+    for acc in accounts:
+        click.echo(f"  {acc['username']:<11} {acc['password']:<18} {acc['role']:<13} "
+                   f"{acc['organization']}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("\nStopping …")
+    finally:
+        server.server_close()
+        _stop(procs)
+
+

@@ -1,0 +1,37 @@
+// Live job progress: poll the job's status while it runs, update the page in place.
+(function () {
+  "use strict";
+  function pct(v) { return (v * 100).toFixed(1) + "%"; }
+  function text(el, value) { if (el) { el.textContent = value; } }
+  function cell(value) { var td = document.createElement("td"); td.textContent = value; return td; }
+  function render(root, job) {
+    var q = function (name) { return root.querySelector('[data-field="' + name + '"]'); };
+    var status = q("status");
+    text(status, job.status); status.className = "status " + job.status;
+    q("progress").value = job.progress;
+    text(q("percent"), pct(job.progress));
+    text(q("started_at"), job.started_at || "—");
+    text(q("finished_at"), job.finished_at || "—");
+    text(q("error"), job.error ? job.error.code + ": " + job.error.message : "—");
+    text(q("result"), job.result ? JSON.stringify(job.result, null, 2) : "—");
+    var body = q("steps"); body.textContent = "";
+    job.steps.forEach(function (s) {
+      var tr = document.createElement("tr");
+      [s.seq, s.domain, s.action, s.status, s.attempts, pct(s.progress)].forEach(function (v) { tr.appendChild(cell(v)); });
+      body.appendChild(tr);
+    });
+  }
+  function poll(root) {
+    fetch(root.dataset.statusUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (job) {
+        render(root, job);
+        if (job.status !== "succeeded" && job.status !== "failed") { setTimeout(function () { poll(root); }, 1000); }
+      })
+      .catch(function () { setTimeout(function () { poll(root); }, 3000); });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = document.getElementById("job");
+    if (root && root.dataset.finished === "no") { poll(root); }
+  });
+})();
