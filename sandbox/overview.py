@@ -50,13 +50,16 @@ def build(session: Session, who: Principal, *, now: dt.datetime) -> Overview:
     )
     out.recoveries = [j for j in jobs if any(s.attempts > 1 for s in j.steps)][:10]
     if who.oversees_all:
-        out.orgs_by_kind = Counter(
-            dict(session.execute(select(Organization.kind, func.count()).group_by(Organization.kind)).tuples().all())
-        )
+        kinds = session.execute(
+            select(Organization.kind, func.count()).group_by(Organization.kind)
+        ).all()
+        out.orgs_by_kind = Counter({kind: count for kind, count in kinds})
         out.domains = session.scalar(select(func.count()).select_from(Domain)) or 0
         since = now - dt.timedelta(days=7)
         rows = session.execute(
-            select(User.username, Organization.slug, UserSession.created_at, UserSession.revoked_at)
+            select(
+                User.username, Organization.slug, UserSession.created_at, UserSession.revoked_at
+            )
             .join(User, User.id == UserSession.user_id)
             .join(Organization, Organization.id == User.org_id)
             .where(UserSession.created_at >= since)
