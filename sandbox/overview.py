@@ -57,9 +57,7 @@ def build(session: Session, who: Principal, *, now: dt.datetime) -> Overview:
         out.domains = session.scalar(select(func.count()).select_from(Domain)) or 0
         since = now - dt.timedelta(days=7)
         rows = session.execute(
-            select(
-                User.username, Organization.slug, UserSession.created_at, UserSession.revoked_at
-            )
+            select(User.username, Organization.slug, UserSession.created_at, UserSession.revoked_at)
             .join(User, User.id == UserSession.user_id)
             .join(Organization, Organization.id == User.org_id)
             .where(UserSession.created_at >= since)

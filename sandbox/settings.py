@@ -18,8 +18,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="Root of every local store.")
     database_url: str = Field(default="", description="Control DB; default SQLite in data_dir.")
     broker_url: str = Field(default="", description="Celery broker; default a filesystem queue.")
-    domains_dir: Path | None = Field(default=None, description="Domain stores; default data_dir/domains.")
-    secret_key: str = Field(default="", description="Flask session key; default a per-install file.")
+    domains_dir: Path | None = Field(
+        default=None, description="Domain stores; default data_dir/domains."
+    )
+    secret_key: str = Field(
+        default="", description="Flask session key; default a per-install file."
+    )
     ticket_key_file: Path | None = Field(default=None, description="Ed25519 ticket authority key.")
 
     lease_seconds: float = Field(default=30.0, gt=0)

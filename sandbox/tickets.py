@@ -161,6 +161,13 @@ class TicketSigner:
         now: dt.datetime,
     ) -> str:
         return issue(
-            self.key, job=job, step=step, domain=domain, action=action, datasets=datasets,
-            columns=columns, now=now, ttl_seconds=self.ttl_seconds,
+            self.key,
+            job=job,
+            step=step,
+            domain=domain,
+            action=action,
+            datasets=datasets,
+            columns=columns,
+            now=now,
+            ttl_seconds=self.ttl_seconds,
         )

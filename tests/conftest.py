@@ -79,8 +79,13 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     settings = Settings(data_dir=data_dir)
     init(settings)
     engine = make_engine(settings)
-    demo_seed.seed(make_session_factory(engine), settings, now=utcnow(), enterprises=150,
-                   say=lambda _line: None)
+    demo_seed.seed(
+        make_session_factory(engine),
+        settings,
+        now=utcnow(),
+        enterprises=150,
+        say=lambda _line: None,
+    )
     engine.dispose()
     return data_dir
 
@@ -125,6 +130,7 @@ def auth(token: str) -> dict[str, str]:
 
 # --- services -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
@@ -132,7 +138,7 @@ def postgres_url() -> Iterator[str]:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text("select 1"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         need("PostgreSQL", f"{PG_ADMIN_URL}: {type(exc).__name__}")
     name = f"sbx_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
@@ -150,7 +156,7 @@ def redis_url() -> Iterator[str]:
     try:
         client = redis.Redis.from_url(REDIS_URL)
         client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         need("Redis", f"{REDIS_URL}: {type(exc).__name__}")
     client.flushdb()
     yield REDIS_URL
@@ -158,6 +164,7 @@ def redis_url() -> Iterator[str]:
 
 
 # --- real worker processes --------------------------------------------------------------------
+
 
 @dataclass
 class Workers:
@@ -168,8 +175,11 @@ class Workers:
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "worker", *args], env=self.env, cwd=ROOT,
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "web.cli", "worker", *args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.procs[name] = proc
         return proc
@@ -191,13 +201,15 @@ class Workers:
 
 def worker_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
-    env.update({
-        "SANDBOX_DATA_DIR": str(settings.data_dir),
-        "SANDBOX_LEASE_SECONDS": str(settings.lease_seconds),
-        "SANDBOX_REAPER_INTERVAL_SECONDS": str(settings.reaper_interval_seconds),
-        "SANDBOX_REQUEUE_AFTER_SECONDS": str(settings.requeue_after_seconds),
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update(
+        {
+            "SANDBOX_DATA_DIR": str(settings.data_dir),
+            "SANDBOX_LEASE_SECONDS": str(settings.lease_seconds),
+            "SANDBOX_REAPER_INTERVAL_SECONDS": str(settings.reaper_interval_seconds),
+            "SANDBOX_REQUEUE_AFTER_SECONDS": str(settings.requeue_after_seconds),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     if settings.database_url:
         env["SANDBOX_DATABASE_URL"] = settings.database_url
     if settings.broker_url:

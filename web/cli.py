@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -72,9 +74,9 @@ def worker(ctx: click.Context, coordinator_role: bool, domain: str | None) -> No
     _guard(lambda: run_worker(_settings(ctx), coordinator_role=coordinator_role, domain=domain))
 
 
-def _guard(action: object) -> None:
+def _guard(action: Callable[[], None]) -> None:
     try:
-        action()  # type: ignore[operator]
+        action()
     except SandboxError as exc:
         raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
 
@@ -88,8 +90,12 @@ def dataset() -> None:
 @click.option("--domain", required=True, help="The domain whose store receives the rows.")
 @click.option("--file", "file_", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--schema", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--encoding", default="auto", show_default=True,
-              type=click.Choice(["auto", "utf-8", "gbk", "gb18030"]))
+@click.option(
+    "--encoding",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "utf-8", "gbk", "gb18030"]),
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the load report as JSON.")
 @click.pass_context
 def dataset_load(
@@ -108,24 +114,38 @@ def dataset_load(
     size = file_.stat().st_size
     try:
         parsed = load_schema_text(schema.read_bytes())
-        with click.progressbar(length=max(size, 1), label=f"loading {file_.name}",
-                               file=click.get_text_stream("stderr")) as bar:
+        stderr = sys.stderr
+        with click.progressbar(
+            length=max(size, 1), label=f"loading {file_.name}", file=stderr
+        ) as bar:
             seen = [0]
 
             def progress(_rows: int, done_bytes: int) -> None:
                 bar.update(max(0, done_bytes - seen[0]))
                 seen[0] = max(seen[0], done_bytes)
 
-            outcome = load_dataset(factory, settings, domain_name=domain, source=file_,
-                                   schema=parsed, now=utcnow(), encoding=encoding,
-                                   progress=progress)
+            outcome = load_dataset(
+                factory,
+                settings,
+                domain_name=domain,
+                source=file_,
+                schema=parsed,
+                now=utcnow(),
+                encoding=encoding,
+                progress=progress,
+            )
     except SandboxError as exc:
         raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
     report = outcome.report
     summary = {
-        "dataset_id": str(outcome.dataset_id), "domain": outcome.domain, "name": outcome.name,
-        "version": outcome.version, "encoding": report.encoding, "rows_read": report.rows_read,
-        "rows_loaded": report.rows_loaded, "rejected": report.rejected_count,
+        "dataset_id": str(outcome.dataset_id),
+        "domain": outcome.domain,
+        "name": outcome.name,
+        "version": outcome.version,
+        "encoding": report.encoding,
+        "rows_read": report.rows_read,
+        "rows_loaded": report.rows_loaded,
+        "rejected": report.rejected_count,
         "fingerprint": report.fingerprint,
         "rejections": [
             {"line": r.line, "column": r.column, "reason": r.reason} for r in report.rejections
@@ -134,8 +154,10 @@ def dataset_load(
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
         return
-    click.echo(f"loaded {domain}/{outcome.name} v{outcome.version}: {report.rows_loaded} rows "
-               f"({report.encoding}), {report.rejected_count} rejected")
+    click.echo(
+        f"loaded {domain}/{outcome.name} v{outcome.version}: {report.rows_loaded} rows "
+        f"({report.encoding}), {report.rejected_count} rejected"
+    )
     for r in report.rejections[:50]:
         click.echo(f"  line {r.line}: {r.column or 'row'}: {r.reason}")
     if report.rejected_count > 50:
@@ -150,8 +172,11 @@ def org() -> None:
 @org.command("add")
 @click.option("--slug", required=True)
 @click.option("--name", required=True)
-@click.option("--kind", required=True, type=click.Choice(["bureau", "provider", "operator",
-                                                          "bank", "auditor"]))
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["bureau", "provider", "operator", "bank", "auditor"]),
+)
 @click.option("--domain", default=None, help="Also create this organization's data domain.")
 @click.pass_context
 def org_add(ctx: click.Context, slug: str, name: str, kind: str, domain: str | None) -> None:
@@ -165,8 +190,9 @@ def org_add(ctx: click.Context, slug: str, name: str, kind: str, domain: str | N
 
     def run() -> None:
         with session_scope(factory) as session:
-            created = create_organization(session, slug=slug, name=name, kind=OrgKind(kind),
-                                          now=utcnow())
+            created = create_organization(
+                session, slug=slug, name=name, kind=OrgKind(kind), now=utcnow()
+            )
             if domain:
                 create_domain(session, name=domain, org=created, now=utcnow())
 
@@ -182,13 +208,22 @@ def user() -> None:
 @user.command("add")
 @click.option("--username", required=True)
 @click.option("--org", "org_slug", required=True)
-@click.option("--role", required=True, type=click.Choice(["bureau_admin", "provider_cdo",
-                                                          "operator", "bank_analyst", "auditor"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["bureau_admin", "provider_cdo", "operator", "bank_analyst", "auditor"]),
+)
 @click.option("--display-name", default=None)
 @click.password_option(prompt="Password (12+ characters)")
 @click.pass_context
-def user_add(ctx: click.Context, username: str, org_slug: str, role: str,
-             display_name: str | None, password: str) -> None:
+def user_add(
+    ctx: click.Context,
+    username: str,
+    org_slug: str,
+    role: str,
+    display_name: str | None,
+    password: str,
+) -> None:
     """Add a user to an organization."""
     from sqlalchemy import select
 
@@ -205,8 +240,15 @@ def user_add(ctx: click.Context, username: str, org_slug: str, role: str,
             found = session.scalar(select(Organization).where(Organization.slug == org_slug))
             if found is None:
                 raise NotFound(f"unknown organization {org_slug!r}")
-            create_user(session, username=username, display_name=display_name or username,
-                        org=found, role=Role(role), password=password, now=utcnow())
+            create_user(
+                session,
+                username=username,
+                display_name=display_name or username,
+                org=found,
+                role=Role(role),
+                password=password,
+                now=utcnow(),
+            )
 
     _guard(run)
     click.echo(f"user {username} added")

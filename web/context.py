@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.clock import utcnow
 from sandbox.errors import NotAuthenticated
+from sandbox.jobs.queue import Enqueuer
 from sandbox.parties import service as parties
 from sandbox.parties.principal import Principal
 from sandbox.settings import Settings
 from sandbox.tickets import TicketSigner
-from sandbox.jobs.queue import Enqueuer
 
 SESSION_KEY = "sid"
 
@@ -60,7 +60,8 @@ def ui_principal() -> Principal | None:
         secret = session.get(SESSION_KEY)
         g.ui_principal = (
             parties.principal_for_session(db(), secret, now=now())
-            if isinstance(secret, str) else None
+            if isinstance(secret, str)
+            else None
         )
     return g.ui_principal  # type: ignore[no-any-return]
 
@@ -70,8 +71,9 @@ def api_principal() -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret:
-        raise NotAuthenticated("send an API token as 'Authorization: Bearer …'",
-                               code="auth.token_missing")
+        raise NotAuthenticated(
+            "send an API token as 'Authorization: Bearer …'", code="auth.token_missing"
+        )
     who = parties.principal_for_token(db(), secret.strip(), now=now())
     if who is None:
         raise NotAuthenticated("the API token is unknown or revoked", code="auth.token_invalid")

@@ -47,10 +47,15 @@ def _spawn_workers(settings: Settings) -> list[subprocess.Popen[bytes]]:
     procs = []
     for name, args in roles:
         log = (logs / f"worker-{name}.log").open("ab")
-        procs.append(subprocess.Popen(  # noqa: S603  (our own interpreter and module)
-            [sys.executable, "-m", "web.cli", "worker", *args], env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        ))
+        procs.append(
+            subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+                [sys.executable, "-m", "web.cli", "worker", *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     return procs
 
 
@@ -76,14 +81,16 @@ def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterpris
     if demo_seed.is_seeded(factory):
         path = demo_seed.accounts_path(settings)
         if not path.exists():
-            raise click.ClickException(f"{settings.data_dir} holds data but no {path.name}; "
-                                       "start afresh with --reset")
+            raise click.ClickException(
+                f"{settings.data_dir} holds data but no {path.name}; start afresh with --reset"
+            )
         accounts: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
         click.echo(f"Reusing the demo in {settings.data_dir} (--reset starts afresh).")
     else:
         click.echo(f"Generating the demo world in {settings.data_dir} …")
-        accounts = demo_seed.seed(factory, settings, now=utcnow(), enterprises=enterprises,
-                                  say=click.echo)
+        accounts = demo_seed.seed(
+            factory, settings, now=utcnow(), enterprises=enterprises, say=click.echo
+        )
     procs = _spawn_workers(settings)
     app = create_app(settings)
     server = make_server(host, port, app, threaded=True)
@@ -94,12 +101,14 @@ def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterpris
 
     signal.signal(signal.SIGTERM, _terminate)
     click.echo(f"\nSandbox demo serving at {url}  (Ctrl-C stops it)")
-    click.echo(f"Workers: coordinator + {len(DATA_DOMAINS)} domains; logs in "
-               f"{settings.data_dir / 'logs'}")
+    click.echo(
+        f"Workers: coordinator + {len(DATA_DOMAINS)} domains; logs in {settings.data_dir / 'logs'}"
+    )
     click.echo(f"Accounts (also in {demo_seed.accounts_path(settings)}):")
     for acc in accounts:
-        click.echo(f"  {acc['username']:<11} {acc['password']:<18} {acc['role']:<13} "
-                   f"{acc['organization']}")
+        click.echo(
+            f"  {acc['username']:<11} {acc['password']:<18} {acc['role']:<13} {acc['organization']}"
+        )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -107,5 +116,3 @@ def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterpris
     finally:
         server.server_close()
         _stop(procs)
-
-

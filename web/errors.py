@@ -70,7 +70,9 @@ def register(app: Flask) -> None:
     def _invalid(exc: ValidationError) -> Any:
         if _wants_json():
             return json_error(
-                400, "invalid_request", "the request body is not valid",
+                400,
+                "invalid_request",
+                "the request body is not valid",
                 details=validation_details(exc),
             )
         return render_template("error.html", status=400, message="invalid form"), 400
@@ -78,8 +80,15 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
         status = exc.code or 500
-        codes = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+        codes = {
+            400: "bad_request",
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            415: "unsupported_media_type",
+        }
         code = codes.get(status, "http_error")
         message = exc.description or exc.name
         if _wants_json():
@@ -88,8 +97,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
-        app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method,
-                         request.path)
+        app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
         if _wants_json():
             return json_error(500, "internal", "internal error")
         return render_template("error.html", status=500, message="internal error"), 500

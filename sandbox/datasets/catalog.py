@@ -66,7 +66,7 @@ class CatalogEntry:
         return out
 
 
-def _visible(who: Principal) -> Select[tuple[Dataset, DatasetVersion, Organization]]:
+def _visible(who: Principal) -> Select[Dataset, DatasetVersion, Organization]:
     query = (
         select(Dataset, DatasetVersion, Organization)
         .join(

@@ -64,7 +64,11 @@ def load_dataset(
     scratch = store.incoming_file()
     try:
         report = ingest_csv(
-            source, schema, scratch, limits=limits_from(settings), encoding=encoding,
+            source,
+            schema,
+            scratch,
+            limits=limits_from(settings),
+            encoding=encoding,
             progress=progress,
         )
         return _register(factory, store, scratch, domain_name, schema, report, now)
@@ -90,9 +94,14 @@ def _register(
             )
             if dataset is None:
                 dataset = Dataset(
-                    domain_id=domain.id, name=schema.name, title=schema.title,
-                    openness=schema.openness.value, grade=schema.grade.value,
-                    current_version=0, created_at=now, updated_at=now,
+                    domain_id=domain.id,
+                    name=schema.name,
+                    title=schema.title,
+                    openness=schema.openness.value,
+                    grade=schema.grade.value,
+                    current_version=0,
+                    created_at=now,
+                    updated_at=now,
                 )
                 session.add(dataset)
                 session.flush()
@@ -114,10 +123,15 @@ def _register(
             )
             number = (latest or 0) + 1
             version = DatasetVersion(
-                dataset_id=dataset.id, version=number, schema_json=schema.to_json(),
-                row_count=report.rows_loaded, rejected_count=report.rejected_count,
-                fingerprint=report.fingerprint, source_encoding=report.encoding,
-                quality_json=report.quality.to_json(), loaded_at=now,
+                dataset_id=dataset.id,
+                version=number,
+                schema_json=schema.to_json(),
+                row_count=report.rows_loaded,
+                rejected_count=report.rejected_count,
+                fingerprint=report.fingerprint,
+                source_encoding=report.encoding,
+                quality_json=report.quality.to_json(),
+                loaded_at=now,
             )
             session.add(version)
             dataset.current_version = number
@@ -128,8 +142,11 @@ def _register(
             session.flush()
             session.add(
                 QualitySnapshot(
-                    version_id=version.id, job_id=None, source="load",
-                    quality_json=version.quality_json, created_at=now,
+                    version_id=version.id,
+                    job_id=None,
+                    source="load",
+                    quality_json=version.quality_json,
+                    created_at=now,
                 )
             )
             final = store.dataset_file(schema.name, number)
@@ -137,8 +154,12 @@ def _register(
             # Same filesystem, so the rename is atomic; undone below if the commit fails.
             scratch.replace(final)
             outcome = LoadOutcome(
-                DatasetId(dataset.id), DatasetVersionId(version.id), domain_name, schema.name,
-                number, report,
+                DatasetId(dataset.id),
+                DatasetVersionId(version.id),
+                domain_name,
+                schema.name,
+                number,
+                report,
             )
     except IntegrityError as exc:
         _undo(final)

@@ -44,7 +44,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: UTCDateTime, uuid.UUID: Uuid}
+    type_annotation_map = {dt.datetime: UTCDateTime, uuid.UUID: Uuid}  # noqa: RUF012
 
 
 def new_id() -> uuid.UUID:

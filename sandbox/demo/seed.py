@@ -58,14 +58,24 @@ def seed(
         for spec in ACCOUNTS:
             password = secrets.token_urlsafe(12)
             user = parties.create_user(
-                session, username=spec.username, display_name=spec.display_name,
-                org=orgs[spec.org_slug], role=Role(spec.role), password=password, now=now,
+                session,
+                username=spec.username,
+                display_name=spec.display_name,
+                org=orgs[spec.org_slug],
+                role=Role(spec.role),
+                password=password,
+                now=now,
             )
             token = parties.create_token(session, Principal.of(user), name="demo", now=now)
-            accounts.append({
-                "username": spec.username, "password": password, "role": spec.role,
-                "organization": spec.org_slug, "token": token.secret,
-            })
+            accounts.append(
+                {
+                    "username": spec.username,
+                    "password": password,
+                    "role": spec.role,
+                    "organization": spec.org_slug,
+                    "token": token.secret,
+                }
+            )
     with tempfile.TemporaryDirectory() as tmp:
         files = write_world(Path(tmp), enterprises=enterprises)
         for item in files:
@@ -75,11 +85,17 @@ def seed(
             csv_path = Path(shutil.copy(item.csv_path, inbox / item.csv_path.name))
             schema_path = Path(shutil.copy(item.schema_path, inbox / item.schema_path.name))
             outcome = load_dataset(
-                factory, settings, domain_name=item.domain, source=csv_path,
-                schema=load_schema_text(schema_path.read_text(encoding="utf-8")), now=now,
+                factory,
+                settings,
+                domain_name=item.domain,
+                source=csv_path,
+                schema=load_schema_text(schema_path.read_text(encoding="utf-8")),
+                now=now,
             )
-            say(f"  loaded {item.domain}/{item.name}: {outcome.report.rows_loaded} rows, "
-                f"{outcome.report.rejected_count} rejected")
+            say(
+                f"  loaded {item.domain}/{item.name}: {outcome.report.rows_loaded} rows, "
+                f"{outcome.report.rejected_count} rejected"
+            )
     path = accounts_path(settings)
     path.write_text(json.dumps(accounts, indent=2, ensure_ascii=False), encoding="utf-8")
     path.chmod(0o600)

@@ -17,7 +17,9 @@ from sandbox.parties.roles import OrgKind
 
 def create_domain(session: Session, *, name: str, org: Organization, now: dt.datetime) -> Domain:
     if not DOMAIN_NAME.fullmatch(name):
-        raise InvalidInput("domain names are lower-case letters, digits and '-'", code="domain.name")
+        raise InvalidInput(
+            "domain names are lower-case letters, digits and '-'", code="domain.name"
+        )
     if not OrgKind(org.kind).holds_data:
         raise InvalidInput(f"a {org.kind} does not hold data", code="domain.owner_kind")
     if session.scalar(select(Domain).where(Domain.name == name)) is not None:

@@ -41,12 +41,17 @@ def _profile(ctx: StepContext) -> dict[str, Any]:
     (ref,) = ctx.ticket.datasets
     with session_scope(ctx.factory) as session:
         row = session.execute(
-            select(Dataset.name, DatasetVersion.schema_json, DatasetVersion.row_count,
-                   DatasetVersion.rejected_count)
+            select(
+                Dataset.name,
+                DatasetVersion.schema_json,
+                DatasetVersion.row_count,
+                DatasetVersion.rejected_count,
+            )
             .join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id)
             .join(Domain, Domain.id == Dataset.domain_id)
             .where(
-                Dataset.id == UUID(ref.id), DatasetVersion.version == ref.version,
+                Dataset.id == UUID(ref.id),
+                DatasetVersion.version == ref.version,
                 Domain.name == ctx.domain,
             )
         ).first()
@@ -58,8 +63,10 @@ def _profile(ctx: StepContext) -> dict[str, Any]:
         raise SandboxError("the dataset's file is missing from the store", code="store.missing")
     total = max(row_count, 1)
     quality = profile_file(
-        path, Schema.model_validate(schema_json),
-        progress=lambda done: ctx.progress(done / total), every=max(1000, total // 50),
+        path,
+        Schema.model_validate(schema_json),
+        progress=lambda done: ctx.progress(done / total),
+        every=max(1000, total // 50),
     )
     result = quality.to_json()
     result["rejected_rows"] = rejected

@@ -31,12 +31,16 @@ def advance(
 
 
 def reap_once(
-    factory: sessionmaker[Session], enqueuer: Enqueuer, settings: Settings,
+    factory: sessionmaker[Session],
+    enqueuer: Enqueuer,
+    settings: Settings,
     clock: Callable[[], dt.datetime],
 ) -> engine.Followups:
     with session_scope(factory) as session:
         out = engine.reap(
-            session, now=clock(), requeue_after_seconds=settings.requeue_after_seconds,
+            session,
+            now=clock(),
+            requeue_after_seconds=settings.requeue_after_seconds,
             max_attempts=settings.max_step_attempts,
         )
     dispatch(enqueuer, out)

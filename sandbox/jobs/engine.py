@@ -62,7 +62,11 @@ def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
 
 
 def _finish(
-    job: Job, state: JobState, now: dt.datetime, *, code: str | None = None,
+    job: Job,
+    state: JobState,
+    now: dt.datetime,
+    *,
+    code: str | None = None,
     message: str | None = None,
 ) -> None:
     job.state = state.value
@@ -177,7 +181,12 @@ def complete(
 
 
 def fail(
-    session: Session, step_id: StepId, *, worker: str | None, code: str, message: str,
+    session: Session,
+    step_id: StepId,
+    *,
+    worker: str | None,
+    code: str,
+    message: str,
     now: dt.datetime,
 ) -> Followups:
     """Fail a step for good (a rejected ticket, bad data, attempts used up)."""
@@ -221,8 +230,12 @@ def reap(
         if step.attempts >= max_attempts:
             out.extend(
                 fail(
-                    session, StepId(step.id), worker=None, code="step.attempts_exhausted",
-                    message=f"the step's worker was lost {step.attempts} times", now=now,
+                    session,
+                    StepId(step.id),
+                    worker=None,
+                    code="step.attempts_exhausted",
+                    message=f"the step's worker was lost {step.attempts} times",
+                    now=now,
                 )
             )
             continue

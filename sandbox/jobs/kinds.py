@@ -39,8 +39,11 @@ def _finalize_profile(
         # Unique per job: a second finalize of the same job could not add a second snapshot.
         session.add(
             QualitySnapshot(
-                version_id=version.id, job_id=job.id, source="profile",
-                quality_json=quality, created_at=now,
+                version_id=version.id,
+                job_id=job.id,
+                source="profile",
+                quality_json=quality,
+                created_at=now,
             )
         )
     return {"quality": quality}

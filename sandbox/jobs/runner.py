@@ -53,7 +53,10 @@ class _LeaseKeeper(threading.Thread):
         while not self.stopped.wait(self.rt.lease_seconds / 3):
             with session_scope(self.rt.factory) as session:
                 held = engine.renew(
-                    session, self.step_id, worker=self.rt.worker_id, now=self.rt.clock(),
+                    session,
+                    self.step_id,
+                    worker=self.rt.worker_id,
+                    now=self.rt.clock(),
                     lease_seconds=self.rt.lease_seconds,
                 )
             if not held:
@@ -67,8 +70,11 @@ def run_step(rt: DomainRuntime, step_id: StepId) -> engine.Followups:
         step = engine.claim(
             session, step_id, worker=rt.worker_id, now=now, lease_seconds=rt.lease_seconds
         )
-        claimed = None if step is None else (UUID(str(step.job_id)), step.domain, step.action,
-                                             step.ticket)
+        claimed = (
+            None
+            if step is None
+            else (UUID(str(step.job_id)), step.domain, step.action, step.ticket)
+        )
     if claimed is None:
         log.info("step %s: not claimable (finished, or held by another worker)", step_id)
         return engine.Followups()
@@ -77,7 +83,12 @@ def run_step(rt: DomainRuntime, step_id: StepId) -> engine.Followups:
         if domain != rt.domain:
             raise TicketRejected()
         ticket = verify(
-            rt.ticket_key, token, now=now, job=str(job_id), step=str(step_id), domain=rt.domain,
+            rt.ticket_key,
+            token,
+            now=now,
+            job=str(job_id),
+            step=str(step_id),
+            domain=rt.domain,
             action=action,
         )
     except TicketRejected as exc:
@@ -96,15 +107,16 @@ def run_step(rt: DomainRuntime, step_id: StepId) -> engine.Followups:
                 engine.report_progress(session, step_id, worker=rt.worker_id, fraction=fraction)
 
     try:
-        result = ACTIONS[action](
-            StepContext(rt.factory, rt.store, rt.domain, ticket, progress)
-        )
+        result = ACTIONS[action](StepContext(rt.factory, rt.store, rt.domain, ticket, progress))
     except SandboxError as exc:
         return _fail(rt, step_id, exc.code, exc.message)
     except Exception as exc:  # noqa: BLE001  (any bug must fail the step, not kill the worker)
         # Frames only: an exception's message could quote a raw value from the store.
         log.error(
-            "step %s: %s in action %s\n%s", step_id, type(exc).__name__, action,
+            "step %s: %s in action %s\n%s",
+            step_id,
+            type(exc).__name__,
+            action,
             "".join(traceback.format_tb(exc.__traceback__)),
         )
         return _fail(rt, step_id, "step.internal", "internal error while running the step")
@@ -112,9 +124,7 @@ def run_step(rt: DomainRuntime, step_id: StepId) -> engine.Followups:
         keeper.stopped.set()
         keeper.join()
     with session_scope(rt.factory) as session:
-        out = engine.complete(
-            session, step_id, worker=rt.worker_id, result=result, now=rt.clock()
-        )
+        out = engine.complete(session, step_id, worker=rt.worker_id, result=result, now=rt.clock())
     if not out.jobs:
         log.warning("step %s: lease lost before completion; result discarded", step_id)
     return out

@@ -27,7 +27,11 @@ MAX_LIST = 200
 
 
 def submit(
-    session: Session, who: Principal, request: JobRequest, *, signer: TicketSigner,
+    session: Session,
+    who: Principal,
+    request: JobRequest,
+    *,
+    signer: TicketSigner,
     now: dt.datetime,
 ) -> Job:
     """Create a job and its steps with their tickets. The caller commits, then enqueues."""
@@ -39,7 +43,10 @@ def submit(
             "only the organization that holds a dataset may profile it", code="forbidden.owner"
         )
     job = Job(
-        id=uuid.uuid4(), kind=DATASET_PROFILE, state=JobState.QUEUED.value, org_id=who.org_id,
+        id=uuid.uuid4(),
+        kind=DATASET_PROFILE,
+        state=JobState.QUEUED.value,
+        org_id=who.org_id,
         submitted_by=who.user_id,
         params_json={"dataset_id": str(entry.dataset.id), "version": entry.version.version},
         created_at=now,
@@ -47,22 +54,31 @@ def submit(
     step_id = uuid.uuid4()
     domain = entry.dataset.domain.name
     ticket = signer.sign(
-        job=str(job.id), step=str(step_id), domain=domain, action=DATASET_PROFILE,
+        job=str(job.id),
+        step=str(step_id),
+        domain=domain,
+        action=DATASET_PROFILE,
         datasets=(DatasetRef(id=str(entry.dataset.id), version=entry.version.version),),
-        columns=entry.schema.column_names, now=now,
+        columns=entry.schema.column_names,
+        now=now,
     )
     session.add(job)
     session.add(
         Step(
-            id=step_id, job_id=job.id, seq=0, domain=domain, action=DATASET_PROFILE,
-            state=StepState.PENDING.value, ticket=ticket,
+            id=step_id,
+            job_id=job.id,
+            seq=0,
+            domain=domain,
+            action=DATASET_PROFILE,
+            state=StepState.PENDING.value,
+            ticket=ticket,
         )
     )
     session.flush()
     return job
 
 
-def _visible(who: Principal) -> Select[tuple[Job]]:
+def _visible(who: Principal) -> Select[Job]:
     query = select(Job)
     if not who.oversees_all:
         own_domains = select(Domain.name).where(Domain.org_id == who.org_id)

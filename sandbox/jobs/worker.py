@@ -32,7 +32,7 @@ def _reaper(settings: Settings, rt: tasks.WorkerRuntime, stop: threading.Event) 
             out = coordinator.reap_once(rt.factory, rt.enqueuer, settings, utcnow)
             if out.steps:
                 log.info("reaper re-queued %d step(s)", len(out.steps))
-        except Exception:  # noqa: BLE001  (a DB or broker hiccup must not end the reaper)
+        except Exception:
             log.exception("reaper cycle failed; will retry")
 
 
@@ -50,10 +50,13 @@ def run_worker(settings: Settings, *, coordinator_role: bool, domain: str | None
         store = DomainStore.at(settings.domain_root, domain)
         store.ensure()
         domain_rt = runner.DomainRuntime(
-            factory=factory, domain=domain, store=store,
+            factory=factory,
+            domain=domain,
+            store=store,
             ticket_key=load_public_key(settings.ticket_key_path),
             worker_id=f"{domain}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-            lease_seconds=settings.lease_seconds, clock=utcnow,
+            lease_seconds=settings.lease_seconds,
+            clock=utcnow,
         )
         queues.append(domain_queue(domain))
     rt = tasks.WorkerRuntime(factory=factory, enqueuer=enqueuer, domain=domain_rt)
@@ -66,9 +69,17 @@ def run_worker(settings: Settings, *, coordinator_role: bool, domain: str | None
     name = domain or "coordinator"
     app.worker_main(
         [
-            "worker", "--queues", ",".join(queues), "--pool", "solo",
-            "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h",
-            "--loglevel", settings.log_level, "--without-gossip", "--without-mingle",
+            "worker",
+            "--queues",
+            ",".join(queues),
+            "--pool",
+            "solo",
+            "--hostname",
+            f"{name}-{uuid.uuid4().hex[:6]}@%h",
+            "--loglevel",
+            settings.log_level,
+            "--without-gossip",
+            "--without-mingle",
             "--without-heartbeat",
         ]
     )

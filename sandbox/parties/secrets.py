@@ -6,7 +6,7 @@ import hashlib
 import secrets
 
 SESSION_PREFIX = "sbs_"
-TOKEN_PREFIX = "sbx_"
+TOKEN_PREFIX = "sbx_"  # noqa: S105  (a public prefix that marks our tokens)
 
 
 def new_secret(prefix: str) -> str:

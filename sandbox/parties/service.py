@@ -78,9 +78,7 @@ def login(session: Session, *, username: str, password: str, now: dt.datetime) -
         passwords.verify_password(None, password)
         raise failed
     if user.locked_until is not None and user.locked_until > now:
-        raise NotAuthenticated(
-            "too many failed logins; try again in a minute", code="auth.locked"
-        )
+        raise NotAuthenticated("too many failed logins; try again in a minute", code="auth.locked")
     if not passwords.verify_password(user.password_hash, password):
         user.failed_logins += 1
         if user.failed_logins >= LOCK_AFTER_FAILURES:
@@ -225,5 +223,3 @@ def organization_of(session: Session, who: Principal) -> Organization:
 def require_role(who: Principal, *roles: Role) -> None:
     if who.role not in roles:
         raise PermissionDenied("your role may not do this", code="forbidden.role")
-
-

@@ -36,12 +36,19 @@ class Browser:
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
 
-    def request(self, path: str, *, data: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None, body: bytes | None = None,
-                method: str | None = None) -> tuple[int, str, str]:
+    def request(
+        self,
+        path: str,
+        *,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        method: str | None = None,
+    ) -> tuple[int, str, str]:
         payload = urllib.parse.urlencode(data).encode() if data is not None else body
-        req = urllib.request.Request(self.base + path, data=payload, headers=headers or {},
-                                     method=method)
+        req = urllib.request.Request(
+            self.base + path, data=payload, headers=headers or {}, method=method
+        )
         try:
             with self.opener.open(req, timeout=30) as resp:
                 return resp.status, resp.geturl(), resp.read().decode()
@@ -52,8 +59,10 @@ class Browser:
         _, _, page = self.request("/login")
         match = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert match, "login form has no CSRF token"
-        return self.request("/login", data={"username": username, "password": password,
-                                            "csrf_token": match.group(1)})
+        return self.request(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": match.group(1)},
+        )
 
     def api(self, path: str, token: str, payload: Any = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"}
@@ -73,12 +82,24 @@ def live_demo(tmp: Path, *, enterprises: int = 300) -> Iterator[LiveDemo]:
     env.update(SANDBOX_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT))
     log = (tmp / "demo.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "demo", "--port", str(port),
-         "--enterprises", str(enterprises)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "web.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--enterprises",
+            str(enterprises),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
+
         def healthy() -> bool:
             assert proc.poll() is None, (tmp / "demo.log").read_text()
             try:

@@ -23,8 +23,9 @@ HOME_HEADINGS = {
 
 
 def _worker_pids(data_dir: Path) -> list[str]:
-    out = subprocess.run(["pgrep", "-f", "web.cli worker"], capture_output=True, text=True,
-                         check=False)
+    out = subprocess.run(
+        ["pgrep", "-f", "web.cli worker"], capture_output=True, text=True, check=False
+    )
     env_pids = []
     for pid in out.stdout.split():
         try:
@@ -40,8 +41,10 @@ def test_demo_serves_every_account_and_runs_jobs(tmp_path: Path) -> None:
     with live_demo(tmp_path) as demo:
         roles = {a["role"] for a in demo.accounts}
         assert roles == set(HOME_HEADINGS)
-        assert all({"username", "password", "role", "organization", "token"} <= set(a)
-                   for a in demo.accounts)
+        assert all(
+            {"username", "password", "role", "organization", "token"} <= set(a)
+            for a in demo.accounts
+        )
         for account in demo.accounts:
             browser = Browser(demo.url)
             status, landed, page = browser.login(account["username"], account["password"])
@@ -55,8 +58,11 @@ def test_demo_serves_every_account_and_runs_jobs(tmp_path: Path) -> None:
         _, listing = api.api("/api/v1/datasets", tax["token"])
         dataset = next(d for d in listing["datasets"] if d["domain"] == "tax")
         assert dataset["row_count"] > 0 and len(dataset["synthetic_sample"]) == 5
-        status, job = api.api("/api/v1/jobs", tax["token"],
-                              {"kind": "dataset.profile", "params": {"dataset_id": dataset["id"]}})
+        status, job = api.api(
+            "/api/v1/jobs",
+            tax["token"],
+            {"kind": "dataset.profile", "params": {"dataset_id": dataset["id"]}},
+        )
         assert status == 202, job
 
         def finished() -> dict[str, object] | None:

@@ -31,20 +31,23 @@ class Stack:
     accounts: dict[str, dict[str, Any]]
 
 
-def build_stack(data_dir: Path, *, database_url: str = "", broker_url: str = "",
-                **overrides: Any) -> Stack:
-    settings = Settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url,
-                        **overrides)
+def build_stack(
+    data_dir: Path, *, database_url: str = "", broker_url: str = "", **overrides: Any
+) -> Stack:
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, broker_url=broker_url, **overrides
+    )
     init(settings)
     engine = make_engine(settings)
     factory = make_session_factory(engine)
-    accounts = demo_seed.seed(factory, settings, now=utcnow(), enterprises=150,
-                              say=lambda _line: None)
+    accounts = demo_seed.seed(
+        factory, settings, now=utcnow(), enterprises=150, say=lambda _line: None
+    )
     return Stack(settings, engine, factory, {a["username"]: a for a in accounts})
 
 
 def credit_codes(count: int, *, seed: int) -> list[str]:
-    rng = random.Random(seed)  # noqa: S311  test data
+    rng = random.Random(seed)
     body = CREDIT_CODE_ALPHABET
     codes: set[str] = set()
     while len(codes) < count:
@@ -88,8 +91,14 @@ def load_canaries(stack: Stack, tmp: Path, *, rows: int = 300, domain: str = "ta
             name, remark = f"CANARYN{uuid.uuid4().hex[:12]}", f"CANARYR{uuid.uuid4().hex[:12]}"
             markers += [name, remark]
             writer.writerow([code, name, remark, f"{1000 + i}.25", "2026-10-01"])
-    outcome = load_dataset(stack.factory, stack.settings, domain_name=domain, source=path,
-                           schema=load_schema_text(CANARY_SCHEMA), now=utcnow())
+    outcome = load_dataset(
+        stack.factory,
+        stack.settings,
+        domain_name=domain,
+        source=path,
+        schema=load_schema_text(CANARY_SCHEMA),
+        now=utcnow(),
+    )
     return Canaries(markers, ids, outcome)
 
 

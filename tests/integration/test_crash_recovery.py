@@ -34,11 +34,21 @@ ROWS = 150_000
 def test_sigkill_mid_step_then_restart_finishes_once(
     tmp_path: Path, postgres_url: str, redis_url: str, workers_for: object
 ) -> None:
-    stack = build_stack(tmp_path / "var", database_url=postgres_url, broker_url=redis_url,
-                        lease_seconds=3.0, reaper_interval_seconds=0.5)
-    loaded = load_dataset(stack.factory, stack.settings, domain_name="tax",
-                          source=big_dataset(tmp_path, ROWS),
-                          schema=load_schema_text(CANARY_SCHEMA), now=utcnow())
+    stack = build_stack(
+        tmp_path / "var",
+        database_url=postgres_url,
+        broker_url=redis_url,
+        lease_seconds=3.0,
+        reaper_interval_seconds=0.5,
+    )
+    loaded = load_dataset(
+        stack.factory,
+        stack.settings,
+        domain_name="tax",
+        source=big_dataset(tmp_path, ROWS),
+        schema=load_schema_text(CANARY_SCHEMA),
+        now=utcnow(),
+    )
     workers = workers_for(stack.settings)  # type: ignore[operator]
     workers.start("coordinator", "--coordinator")
     victim = workers.start("tax-1", "--domain", "tax")
@@ -48,9 +58,11 @@ def test_sigkill_mid_step_then_restart_finishes_once(
         user = session.scalar(select(User).where(User.username == "tax-cdo"))
         assert user is not None
         job = jobs.submit(
-            session, Principal.of(user),
+            session,
+            Principal.of(user),
             JobRequest(kind="dataset.profile", params=ProfileParams(dataset_id=loaded.dataset_id)),
-            signer=signer, now=utcnow(),
+            signer=signer,
+            now=utcnow(),
         )
         job_id = JobId(job.id)
     CeleryEnqueuer(make_celery(stack.settings)).advance_job(job_id)
@@ -82,7 +94,8 @@ def test_sigkill_mid_step_then_restart_finishes_once(
         assert step.state == "succeeded"
         assert step.attempts == 2  # the killed attempt and the one that finished
         snapshots = session.scalar(
-            select(func.count()).select_from(QualitySnapshot)
+            select(func.count())
+            .select_from(QualitySnapshot)
             .where(QualitySnapshot.job_id == job_id)
         )
         assert snapshots == 1

@@ -53,21 +53,27 @@ class RedisTap:
             if self._stop.is_set():
                 return
 
+    def _value(self, key: bytes) -> Any:
+        kind = self.client.type(key).decode()
+        if kind == "string":
+            return self.client.get(key)
+        if kind == "list":
+            return self.client.lrange(key, 0, -1)
+        if kind == "hash":
+            return self.client.hgetall(key)
+        if kind == "set":
+            return self.client.smembers(key)
+        if kind == "zset":
+            return self.client.zrange(key, 0, -1)
+        return b""
+
     def contents(self) -> str:
         self._stop.set()
         self.client.ping()  # wakes the monitor loop so that it can stop
         self._thread.join(timeout=5)
         held: list[str] = []
         for key in self.client.scan_iter():
-            kind = self.client.type(key).decode()
-            value: Any = {
-                "string": lambda: self.client.get(key),
-                "list": lambda: self.client.lrange(key, 0, -1),
-                "hash": lambda: self.client.hgetall(key),
-                "set": lambda: self.client.smembers(key),
-                "zset": lambda: self.client.zrange(key, 0, -1),
-            }.get(kind, lambda: b"")()
-            held.append(f"{key!r}={value!r}")
+            held.append(f"{key!r}={self._value(key)!r}")
         return "\n".join(self.seen + held)
 
 
@@ -84,8 +90,9 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Stac
     else:
         pg = request.getfixturevalue("postgres_url")
         redis_url = request.getfixturevalue("redis_url")
-        built = build_stack(tmp_path / "var", database_url=pg, broker_url=redis_url,
-                            reaper_interval_seconds=0.5)
+        built = build_stack(
+            tmp_path / "var", database_url=pg, broker_url=redis_url, reaper_interval_seconds=0.5
+        )
         yield built, RedisTap(redis_url)
     built.engine.dispose()
 
@@ -107,8 +114,11 @@ def test_no_raw_value_leaves_the_domain(
     texts: list[str] = []
     dataset_id = str(canaries.outcome.dataset_id)
     owner = auth(built.accounts["tax-cdo"]["token"])
-    submitted = client.post("/api/v1/jobs", headers=owner,
-                            json={"kind": "dataset.profile", "params": {"dataset_id": dataset_id}})
+    submitted = client.post(
+        "/api/v1/jobs",
+        headers=owner,
+        json={"kind": "dataset.profile", "params": {"dataset_id": dataset_id}},
+    )
     assert submitted.status_code == 202, submitted.get_data(as_text=True)
     job_id = submitted.get_json()["id"]
 
@@ -123,18 +133,34 @@ def test_no_raw_value_leaves_the_domain(
 
     for username, account in built.accounts.items():
         headers = auth(account["token"])
-        for path in ("/api/v1/me", "/api/v1/datasets", f"/api/v1/datasets/{dataset_id}",
-                     "/api/v1/jobs", f"/api/v1/jobs/{job_id}", "/api/v1/domains",
-                     "/api/v1/organizations", "/api/v1/tokens"):
-            texts.append(f"{username} {path} " + client.get(path, headers=headers)
-                         .get_data(as_text=True))
+        for path in (
+            "/api/v1/me",
+            "/api/v1/datasets",
+            f"/api/v1/datasets/{dataset_id}",
+            "/api/v1/jobs",
+            f"/api/v1/jobs/{job_id}",
+            "/api/v1/domains",
+            "/api/v1/organizations",
+            "/api/v1/tokens",
+        ):
+            texts.append(
+                f"{username} {path} " + client.get(path, headers=headers).get_data(as_text=True)
+            )
         browser = app.test_client()
         login = browser.get("/login").get_data(as_text=True)
         csrf = login.split('name="csrf_token" value="')[1].split('"')[0]
-        browser.post("/login", data={"username": username, "password": account["password"],
-                                     "csrf_token": csrf})
-        for page in ("/home", "/catalog", f"/catalog/{dataset_id}", "/jobs", f"/jobs/{job_id}",
-                     f"/jobs/{job_id}/status"):
+        browser.post(
+            "/login",
+            data={"username": username, "password": account["password"], "csrf_token": csrf},
+        )
+        for page in (
+            "/home",
+            "/catalog",
+            f"/catalog/{dataset_id}",
+            "/jobs",
+            f"/jobs/{job_id}",
+            f"/jobs/{job_id}/status",
+        ):
             texts.append(f"{username} {page} " + browser.get(page).get_data(as_text=True))
 
     places = {

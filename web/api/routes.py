@@ -33,8 +33,9 @@ def _out(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
 def _body(model: type[BaseModel]) -> Any:
     data = request.get_json(silent=True)
     if data is None:
-        raise InvalidInput("send a JSON object with Content-Type: application/json",
-                           code="invalid_json")
+        raise InvalidInput(
+            "send a JSON object with Content-Type: application/json", code="invalid_json"
+        )
     return model.model_validate(data)
 
 
@@ -51,7 +52,9 @@ def _org(org: Organization) -> dict[str, Any]:
 
 def _token(token: ApiToken) -> dict[str, Any]:
     return {
-        "id": str(token.id), "name": token.name, "prefix": token.prefix,
+        "id": str(token.id),
+        "name": token.name,
+        "prefix": token.prefix,
         "created_at": token.created_at.isoformat(),
         "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
         "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
@@ -66,8 +69,15 @@ def _who() -> Principal:
 def me() -> Any:
     who = _who()
     org = parties.organization_of(ctx.db(), who)
-    return _out(s.Me, {"username": who.username, "display_name": who.display_name,
-                       "role": who.role.value, "organization": _org(org)})
+    return _out(
+        s.Me,
+        {
+            "username": who.username,
+            "display_name": who.display_name,
+            "role": who.role.value,
+            "organization": _org(org),
+        },
+    )
 
 
 @operation(bp, "GET", "/organizations", summary="Organizations you may see", response=s.OrgList)
@@ -86,40 +96,53 @@ def domains() -> Any:
     return _out(s.DomainList, {"domains": [{"name": d.name, "owner": _org(d.org)} for d in rows]})
 
 
-@operation(bp, "GET", "/datasets", summary="Catalog: metadata and synthetic samples",
-           response=s.DatasetList)
+@operation(
+    bp,
+    "GET",
+    "/datasets",
+    summary="Catalog: metadata and synthetic samples",
+    response=s.DatasetList,
+)
 def datasets() -> Any:
     who = _who()
     entries = catalog.visible_datasets(ctx.db(), who)
     return _out(s.DatasetList, {"datasets": [e.to_json() for e in entries]})
 
 
-@operation(bp, "GET", "/datasets/{dataset_id}", summary="One catalog entry",
-           response=s.DatasetOut)
+@operation(bp, "GET", "/datasets/{dataset_id}", summary="One catalog entry", response=s.DatasetOut)
 def dataset(dataset_id: str) -> Any:
     who = _who()
     entry = catalog.get_visible(ctx.db(), who, _uuid(dataset_id, "dataset"))
     return _out(s.DatasetOut, entry.to_json())
 
 
-@operation(bp, "GET", "/jobs", summary="Jobs you may see, newest first", response=s.JobList,
-           query=(("status", "string"), ("limit", "integer")))
+@operation(
+    bp,
+    "GET",
+    "/jobs",
+    summary="Jobs you may see, newest first",
+    response=s.JobList,
+    query=(("status", "string"), ("limit", "integer")),
+)
 def list_jobs() -> Any:
     who = _who()
     state = request.args.get("status")
     if state is not None and state not in {s.value for s in JobState}:
-        raise InvalidInput("status must be one of queued, running, succeeded, failed",
-                           code="invalid_query")
+        raise InvalidInput(
+            "status must be one of queued, running, succeeded, failed", code="invalid_query"
+        )
     limit_text = request.args.get("limit", "50")
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= jobs.MAX_LIST:
-        raise InvalidInput(f"limit must be a whole number from 1 to {jobs.MAX_LIST}",
-                           code="invalid_query")
+        raise InvalidInput(
+            f"limit must be a whole number from 1 to {jobs.MAX_LIST}", code="invalid_query"
+        )
     rows = jobs.visible_jobs(ctx.db(), who, limit=int(limit_text), state=state)
     return _out(s.JobList, {"jobs": [jobs.job_to_json(j) for j in rows]})
 
 
-@operation(bp, "POST", "/jobs", summary="Submit a job", request=JobRequest, response=s.JobOut,
-           status=202)
+@operation(
+    bp, "POST", "/jobs", summary="Submit a job", request=JobRequest, response=s.JobOut, status=202
+)
 def submit_job() -> Any:
     who = _who()
     job_request = _body(JobRequest)
@@ -131,8 +154,9 @@ def submit_job() -> Any:
     return _out(s.JobOut, body), 202
 
 
-@operation(bp, "GET", "/jobs/{job_id}", summary="A job's status, progress and result",
-           response=s.JobOut)
+@operation(
+    bp, "GET", "/jobs/{job_id}", summary="A job's status, progress and result", response=s.JobOut
+)
 def get_job(job_id: str) -> Any:
     who = _who()
     job = jobs.get_visible_job(ctx.db(), who, _uuid(job_id, "job"))
@@ -145,8 +169,15 @@ def list_tokens() -> Any:
     return _out(s.TokenList, {"tokens": [_token(t) for t in parties.list_tokens(ctx.db(), who)]})
 
 
-@operation(bp, "POST", "/tokens", summary="Create an API token", request=s.TokenCreate,
-           response=s.TokenCreated, status=201)
+@operation(
+    bp,
+    "POST",
+    "/tokens",
+    summary="Create an API token",
+    request=s.TokenCreate,
+    response=s.TokenCreated,
+    status=201,
+)
 def create_token() -> Any:
     who = _who()
     body = _body(s.TokenCreate)
@@ -155,8 +186,9 @@ def create_token() -> Any:
     return _out(s.TokenCreated, {"token": _token(new.token), "secret": new.secret}), 201
 
 
-@operation(bp, "DELETE", "/tokens/{token_id}", summary="Revoke an API token", response=None,
-           status=204)
+@operation(
+    bp, "DELETE", "/tokens/{token_id}", summary="Revoke an API token", response=None, status=204
+)
 def revoke_token(token_id: str) -> Any:
     who = _who()
     parties.revoke_token(ctx.db(), who, _uuid(token_id, "token"), now=ctx.now())

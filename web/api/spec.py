@@ -58,9 +58,7 @@ def openapi_document(prefix: str, version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
 
     def ref(model: type[BaseModel]) -> dict[str, str]:
-        schema = model.model_json_schema(
-            ref_template="#/components/schemas/{model}", by_alias=True
-        )
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
         return {"$ref": f"#/components/schemas/{model.__name__}"}
@@ -70,8 +68,9 @@ def openapi_document(prefix: str, version: str) -> dict[str, Any]:
     for op in OPERATIONS:
         entry: dict[str, Any] = {
             "summary": op.summary,
-            "operationId": f"{op.method.lower()}_{op.path.strip('/').replace('/', '_')}"
-            .replace("{", "").replace("}", ""),
+            "operationId": f"{op.method.lower()}_{op.path.strip('/').replace('/', '_')}".replace(
+                "{", ""
+            ).replace("}", ""),
             "responses": {
                 "default": {
                     "description": "Error",

@@ -51,8 +51,10 @@ def login() -> Any:
     if request.method == "POST":
         try:
             outcome = parties.login(
-                ctx.db(), username=request.form.get("username", ""),
-                password=request.form.get("password", ""), now=ctx.now(),
+                ctx.db(),
+                username=request.form.get("username", ""),
+                password=request.form.get("password", ""),
+                now=ctx.now(),
             )
         except NotAuthenticated as exc:
             ctx.db().commit()  # keeps the failed-login count
@@ -80,8 +82,11 @@ def logout() -> Any:
 def change_password() -> Any:
     try:
         secret = parties.change_password(
-            ctx.db(), who(), current=request.form.get("current", ""),
-            new=request.form.get("new", ""), now=ctx.now(),
+            ctx.db(),
+            who(),
+            current=request.form.get("current", ""),
+            new=request.form.get("new", ""),
+            now=ctx.now(),
         )
     except InvalidInput as exc:
         return redirect(url_for("pages.account", error=exc.message))

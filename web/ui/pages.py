@@ -54,8 +54,9 @@ def home() -> Any:
 @login_required
 def catalog_page() -> Any:
     entries = catalog.visible_datasets(ctx.db(), who())
-    return render_template("catalog.html", entries=entries,
-                           min_completeness=overview.min_completeness)
+    return render_template(
+        "catalog.html", entries=entries, min_completeness=overview.min_completeness
+    )
 
 
 @bp.get("/catalog/<dataset_id>")
@@ -65,8 +66,12 @@ def dataset_page(dataset_id: str) -> Any:
     entry = catalog.get_visible(ctx.db(), me, _uuid(dataset_id, "dataset"))
     history = catalog.quality_history(ctx.db(), entry)
     return render_template(
-        "dataset.html", entry=entry, schema=entry.schema, sample=entry.sample(),
-        history=history, can_profile=entry.owner.id == me.org_id,
+        "dataset.html",
+        entry=entry,
+        schema=entry.schema,
+        sample=entry.sample(),
+        history=history,
+        can_profile=entry.owner.id == me.org_id,
     )
 
 
@@ -107,8 +112,12 @@ def job_status(job_id: str) -> Any:
 def account() -> Any:
     me = who()
     return render_template(
-        "account.html", me=me, tokens=parties.list_tokens(ctx.db(), me),
-        notice=request.args.get("notice"), error=request.args.get("error"), new_secret=None,
+        "account.html",
+        me=me,
+        tokens=parties.list_tokens(ctx.db(), me),
+        notice=request.args.get("notice"),
+        error=request.args.get("error"),
+        new_secret=None,
     )
 
 
@@ -123,8 +132,12 @@ def create_token() -> Any:
     ctx.db().commit()
     # The secret is rendered once, in this response, and never stored.
     return render_template(
-        "account.html", me=me, tokens=parties.list_tokens(ctx.db(), me), notice=None,
-        error=None, new_secret=new.secret,
+        "account.html",
+        me=me,
+        tokens=parties.list_tokens(ctx.db(), me),
+        notice=None,
+        error=None,
+        new_secret=new.secret,
     )
 
 

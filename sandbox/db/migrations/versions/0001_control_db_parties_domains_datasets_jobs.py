@@ -4,10 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-22
 """
-from alembic import op
 import sqlalchemy as sa
-import sandbox.db.base
+from alembic import op
 
+import sandbox.db.base
 
 revision = '0001'
 down_revision = None
