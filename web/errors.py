@@ -91,9 +91,13 @@ def register(app: Flask) -> None:
         }
         code = codes.get(status, "http_error")
         message = exc.description or exc.name
+        # Keep the exception's own headers (a 405's Allow, which RFC 9110 requires).
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if _wants_json():
-            return json_error(status, code, message)
-        return render_template("error.html", status=status, message=message), status
+            response = json_error(status, code, message)
+            response.headers.extend(headers)
+            return response
+        return render_template("error.html", status=status, message=message), status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -31,7 +31,10 @@ def _out(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _body(model: type[BaseModel]) -> Any:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # deeply nested JSON: silent=True catches only ValueError
+        data = None
     if data is None:
         raise InvalidInput(
             "send a JSON object with Content-Type: application/json", code="invalid_json"
@@ -132,7 +135,10 @@ def list_jobs() -> Any:
             "status must be one of queued, running, succeeded, failed", code="invalid_query"
         )
     limit_text = request.args.get("limit", "50")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= jobs.MAX_LIST:
+    # ASCII digits only, and few: str.isdigit() accepts "²", which int() refuses.
+    if not (limit_text.isascii() and limit_text.isdigit() and len(limit_text) <= 6) or not (
+        1 <= int(limit_text) <= jobs.MAX_LIST
+    ):
         raise InvalidInput(
             f"limit must be a whole number from 1 to {jobs.MAX_LIST}", code="invalid_query"
         )

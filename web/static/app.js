@@ -3,21 +3,32 @@
   "use strict";
   function pct(v) { return (v * 100).toFixed(1) + "%"; }
   function text(el, value) { if (el) { el.textContent = value; } }
-  function cell(value) { var td = document.createElement("td"); td.textContent = value; return td; }
+  function when(iso) { return iso ? iso.slice(0, 16).replace("T", " ") + " UTC" : "—"; }
+  function cell(value, cls) {
+    var td = document.createElement("td");
+    if (cls === "status") {
+      var span = document.createElement("span");
+      span.className = "status " + value; span.textContent = value; td.appendChild(span);
+    } else {
+      td.textContent = value; if (cls) { td.className = cls; }
+    }
+    return td;
+  }
   function render(root, job) {
     var q = function (name) { return root.querySelector('[data-field="' + name + '"]'); };
     var status = q("status");
     text(status, job.status); status.className = "status " + job.status;
     q("progress").value = job.progress;
     text(q("percent"), pct(job.progress));
-    text(q("started_at"), job.started_at || "—");
-    text(q("finished_at"), job.finished_at || "—");
+    text(q("started_at"), when(job.started_at));
+    text(q("finished_at"), when(job.finished_at));
     text(q("error"), job.error ? job.error.code + ": " + job.error.message : "—");
     text(q("result"), job.result ? JSON.stringify(job.result, null, 2) : "—");
     var body = q("steps"); body.textContent = "";
     job.steps.forEach(function (s) {
       var tr = document.createElement("tr");
-      [s.seq, s.domain, s.action, s.status, s.attempts, pct(s.progress)].forEach(function (v) { tr.appendChild(cell(v)); });
+      [[s.seq], [s.domain], [s.action], [s.status, "status"], [s.attempts, "num"], [pct(s.progress), "num"]]
+        .forEach(function (c) { tr.appendChild(cell(c[0], c[1])); });
       body.appendChild(tr);
     });
   }

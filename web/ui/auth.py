@@ -40,7 +40,15 @@ def who() -> Principal:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Browsers and URL parsers drop tabs and newlines and read "\\" as "/": "/\t/evil.example"
+    # would become "//evil.example", so only printable targets without a backslash qualify.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and target.isprintable()
+        and "\\" not in target
+    ):
         return target
     return url_for("pages.home")
 
