@@ -63,7 +63,10 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:  # one spelling per ticket: no junk, padding or stray low bits
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def canonical(claims: dict[str, Any]) -> bytes:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from types import FrameType
 from typing import Any
@@ -37,38 +38,58 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _spawn_workers(settings: Settings) -> list[subprocess.Popen[bytes]]:
-    logs = settings.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SANDBOX_DATA_DIR=str(settings.data_dir.resolve()))
-    roles = [("coordinator", ["--coordinator"])] + [
-        (name, ["--domain", name]) for name, _org in DATA_DOMAINS
-    ]
-    procs = []
-    for name, args in roles:
-        log = (logs / f"worker-{name}.log").open("ab")
-        procs.append(
-            subprocess.Popen(  # noqa: S603  (our own interpreter and module)
-                [sys.executable, "-m", "web.cli", "worker", *args],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+class _Workers:
+    """One worker process per role; a worker that dies is started again (its step's lease
+    expires and the coordinator's reaper hands the step to the new process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.logs = settings.data_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.env = dict(os.environ, SANDBOX_DATA_DIR=str(settings.data_dir.resolve()))
+        self.roles = [("coordinator", ["--coordinator"])] + [
+            (name, ["--domain", name]) for name, _org in DATA_DOMAINS
+        ]
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = threading.Event()
+
+    def _start(self, name: str, args: list[str]) -> None:
+        log = (self.logs / f"worker-{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+            [sys.executable, "-m", "web.cli", "worker", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-    return procs
 
+    def start(self) -> None:
+        for name, args in self.roles:
+            self._start(name, args)
+        threading.Thread(target=self._supervise, name="supervisor", daemon=True).start()
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    deadline = time.monotonic() + 10
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    def _supervise(self) -> None:
+        while not self.stopping.wait(2.0):
+            for name, args in self.roles:
+                code = self.procs[name].poll()
+                if code is not None and not self.stopping.is_set():
+                    click.echo(
+                        f"worker {name} exited ({code}); starting it again "
+                        f"(log: {self.logs / f'worker-{name}.log'})"
+                    )
+                    self._start(name, args)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        procs = list(self.procs.values())
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterprises: int) -> None:
@@ -91,7 +112,8 @@ def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterpris
         accounts = demo_seed.seed(
             factory, settings, now=utcnow(), enterprises=enterprises, say=click.echo
         )
-    procs = _spawn_workers(settings)
+    workers = _Workers(settings)
+    workers.start()
     app = create_app(settings)
     server = make_server(host, port, app, threaded=True)
     url = f"http://{host}:{port}/"
@@ -115,4 +137,4 @@ def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterpris
         click.echo("\nStopping …")
     finally:
         server.server_close()
-        _stop(procs)
+        workers.stop()

@@ -36,8 +36,14 @@ def browser() -> Iterator[Any]:
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield chromium
         chromium.close()
@@ -60,8 +66,11 @@ def test_every_role_signs_in_and_sees_its_home(browser: Any, demo: LiveDemo) -> 
         page = _sign_in(browser, demo, account["username"])
         heading = page.text_content("h1") or ""
         assert heading.split(" · ")[0] in {
-            "Data bureau administrator", "Chief data officer", "Licensed operator",
-            "Bank analyst", "Auditor",
+            "Data bureau administrator",
+            "Chief data officer",
+            "Licensed operator",
+            "Bank analyst",
+            "Auditor",
         }
         page.screenshot(path=str(ARTIFACTS / f"home-{account['username']}.png"), full_page=True)
         page.click("text=Sign out")

@@ -3,6 +3,8 @@ home, a job runs through the demo's own worker processes, and Ctrl-C stops the w
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -72,6 +74,29 @@ def test_demo_serves_every_account_and_runs_jobs(tmp_path: Path) -> None:
         final = wait_for(finished, timeout=60, interval=0.3, what="the demo job")
         assert final["status"] == "succeeded", final
         assert final["result"]["quality"]["rows"] == dataset["row_count"]
-        assert len(_worker_pids(demo.data_dir)) == 7  # coordinator + six domains
+        pids = _worker_pids(demo.data_dir)
+        assert len(pids) == 7  # coordinator + six domains
+
+        # A dead domain worker is started again, and jobs keep running.
+        tax_pid = next(
+            p for p in pids if b"--domain\x00tax" in Path(f"/proc/{p}/cmdline").read_bytes()
+        )
+        os.kill(int(tax_pid), signal.SIGKILL)
+        wait_for(
+            lambda: len(set(_worker_pids(demo.data_dir)) - set(pids)) == 1,
+            timeout=30,
+            what="the demo to restart the killed worker",
+        )
+        status, again = api.api(
+            "/api/v1/jobs",
+            tax["token"],
+            {"kind": "dataset.profile", "params": {"dataset_id": dataset["id"]}},
+        )
+        assert status == 202
+        job = again
+        assert (
+            wait_for(finished, timeout=60, interval=0.3, what="a job after the restart")["status"]
+            == "succeeded"
+        )
         data_dir = demo.data_dir
     wait_for(lambda: not _worker_pids(data_dir), timeout=20, what="workers to stop")

@@ -1,0 +1,535 @@
+"""The authorization matrix: every /api/v1 route (and /healthz), every method, as nobody, with a
+bad token, with a revoked token and as each of the nine demo accounts.
+
+The table below is the specification. A route that exists in the app but not in the table makes
+``test_every_api_route_is_in_the_table`` fail, so a new route cannot ship without deciding who
+may call it. Cross-organization reads answer 404 (exactly like an id that does not exist), so
+that the existence of another organization's objects is not revealed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from sandbox.clock import utcnow
+from sandbox.datasets.models import Dataset
+from sandbox.db.engine import session_scope
+from sandbox.domains.models import Domain
+from sandbox.jobs import service as jobs
+from sandbox.jobs.requests import JobRequest, ProfileParams
+from sandbox.keys import load_or_create_private_key
+from sandbox.parties import service as parties
+from sandbox.parties.models import User
+from sandbox.parties.principal import Principal
+from sandbox.tickets import TicketSigner
+from tests.conftest import RecordingEnqueuer, World, auth
+
+ANON = "(anonymous)"
+BAD = "(bad token)"
+REVOKED = "(revoked token)"
+ACCOUNTS = (
+    "bureau",
+    "tax-cdo",
+    "market-cdo",
+    "social-cdo",
+    "court-cdo",
+    "operator",
+    "bank-a",
+    "bank-b",
+    "auditor",
+)
+PRINCIPALS = (ANON, BAD, REVOKED, *ACCOUNTS)
+PROVIDERS = ("tax-cdo", "market-cdo", "social-cdo", "court-cdo")
+PROVIDER_DOMAINS = frozenset({"tax", "market", "social", "court"})
+ALL_DOMAINS = PROVIDER_DOMAINS | {"bank-a", "bank-b"}
+
+Outcome = tuple[int, str | None]  # status, and the error code for error responses
+OK: Outcome = (200, None)
+ACCEPTED: Outcome = (202, None)
+CREATED: Outcome = (201, None)
+NO_CONTENT: Outcome = (204, None)
+
+
+# --- the seeded objects the paths point at ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ids:
+    dataset: dict[str, str]  # domain name -> one dataset id in that domain
+    bank_a_job: str
+    tax_job: str
+    spare_token: dict[str, str]  # username -> id of a second, unused token of that user
+    revoked_secret: str
+
+
+def _principal(session: Any, username: str) -> Principal:
+    user = session.scalar(select(User).where(User.username == username))
+    assert user is not None, username
+    return Principal.of(user)
+
+
+def _dataset_id(session: Any, domain: str) -> uuid.UUID:
+    ids = session.scalars(
+        select(Dataset.id)
+        .join(Domain, Domain.id == Dataset.domain_id)
+        .where(Domain.name == domain)
+        .order_by(Dataset.name)
+    ).all()
+    assert ids, f"the seeded world has no dataset in {domain}"
+    first: uuid.UUID = ids[0]
+    return first
+
+
+@pytest.fixture
+def ids(world: World) -> Ids:
+    now = utcnow()
+    signer = TicketSigner(load_or_create_private_key(world.settings.ticket_key_path), 3600)
+    with session_scope(world.factory) as session:
+        dataset = {d: _dataset_id(session, d) for d in ("tax", "market", "bank-a", "bank-b")}
+
+        def submit(username: str, domain: str) -> str:
+            request = JobRequest(
+                kind="dataset.profile", params=ProfileParams(dataset_id=dataset[domain])
+            )
+            job = jobs.submit(
+                session, _principal(session, username), request, signer=signer, now=now
+            )
+            return str(job.id)
+
+        bank_a_job = submit("bank-a", "bank-a")
+        tax_job = submit("tax-cdo", "tax")
+        spare = {
+            u: str(
+                parties.create_token(
+                    session, _principal(session, u), name="spare", now=now
+                ).token.id
+            )
+            for u in ACCOUNTS
+        }
+        revoked = parties.create_token(
+            session, _principal(session, "bank-a"), name="revoked", now=now
+        )
+        parties.revoke_token(session, _principal(session, "bank-a"), revoked.token.id, now=now)
+    return Ids({d: str(i) for d, i in dataset.items()}, bank_a_job, tax_job, spare, revoked.secret)
+
+
+def headers_for(world: World, ids: Ids, principal: str) -> dict[str, str]:
+    if principal == ANON:
+        return {}
+    if principal == BAD:
+        return auth("sbx_" + "A" * 43)
+    if principal == REVOKED:
+        return auth(ids.revoked_secret)
+    return auth(world.token(principal))
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+def public() -> dict[str, Outcome]:
+    return dict.fromkeys(PRINCIPALS, OK)
+
+
+def protected(default: Outcome, overrides: dict[str, Outcome] | None = None) -> dict[str, Outcome]:
+    table: dict[str, Outcome] = {
+        ANON: (401, "auth.token_missing"),
+        BAD: (401, "auth.token_invalid"),
+        REVOKED: (401, "auth.token_invalid"),
+    }
+    table.update(dict.fromkeys(ACCOUNTS, default))
+    table.update(overrides or {})
+    return table
+
+
+def only(users: dict[str, Outcome], others: Outcome) -> dict[str, Outcome]:
+    return protected(others, users)
+
+
+NOT_OWNER: Outcome = (403, "forbidden.owner")
+READ_ONLY: Outcome = (403, "forbidden.read_only")
+NO_DATASET: Outcome = (404, "dataset.not_found")
+NO_JOB: Outcome = (404, "job.not_found")
+NO_TOKEN: Outcome = (404, "token.not_found")
+
+
+def _profile(domain: str) -> Callable[[Ids], Any]:
+    return lambda ids: {"kind": "dataset.profile", "params": {"dataset_id": ids.dataset[domain]}}
+
+
+@dataclass(frozen=True)
+class Case:
+    rule: str
+    method: str
+    label: str
+    path: Callable[[Ids, str], str]
+    expected: dict[str, Outcome]
+    body: Callable[[Ids], Any] | None = None
+
+
+def _own_spare(ids: Ids, principal: str) -> str:
+    # Unauthenticated callers aim at a real token id: they must still get 401, not 404.
+    return f"/api/v1/tokens/{ids.spare_token.get(principal, ids.spare_token['bank-a'])}"
+
+
+CASES: tuple[Case, ...] = (
+    Case("/healthz", "GET", "health", lambda i, p: "/healthz", public()),
+    Case("/api/v1/openapi.json", "GET", "openapi", lambda i, p: "/api/v1/openapi.json", public()),
+    Case("/api/v1/me", "GET", "me", lambda i, p: "/api/v1/me", protected(OK)),
+    Case(
+        "/api/v1/organizations",
+        "GET",
+        "organizations",
+        lambda i, p: "/api/v1/organizations",
+        protected(OK),
+    ),
+    Case("/api/v1/domains", "GET", "domains", lambda i, p: "/api/v1/domains", protected(OK)),
+    Case("/api/v1/datasets", "GET", "datasets", lambda i, p: "/api/v1/datasets", protected(OK)),
+    # A conditionally open provider dataset is in everyone's catalog.
+    Case(
+        "/api/v1/datasets/<dataset_id>",
+        "GET",
+        "dataset-tax",
+        lambda i, p: f"/api/v1/datasets/{i.dataset['tax']}",
+        protected(OK),
+    ),
+    # A bank's own (closed) dataset: only that bank, the bureau and the auditor see it.
+    Case(
+        "/api/v1/datasets/<dataset_id>",
+        "GET",
+        "dataset-bank-a",
+        lambda i, p: f"/api/v1/datasets/{i.dataset['bank-a']}",
+        only({"bank-a": OK, "bureau": OK, "auditor": OK}, NO_DATASET),
+    ),
+    Case(
+        "/api/v1/datasets/<dataset_id>",
+        "GET",
+        "dataset-missing",
+        lambda i, p: f"/api/v1/datasets/{uuid.UUID(int=1)}",
+        protected(NO_DATASET),
+    ),
+    Case("/api/v1/jobs", "GET", "jobs", lambda i, p: "/api/v1/jobs", protected(OK)),
+    Case(
+        "/api/v1/jobs",
+        "POST",
+        "profile-tax",
+        lambda i, p: "/api/v1/jobs",
+        only({"tax-cdo": ACCEPTED, "auditor": READ_ONLY}, NOT_OWNER),
+        _profile("tax"),
+    ),
+    Case(
+        "/api/v1/jobs",
+        "POST",
+        "profile-market",
+        lambda i, p: "/api/v1/jobs",
+        only({"market-cdo": ACCEPTED, "auditor": READ_ONLY}, NOT_OWNER),
+        _profile("market"),
+    ),
+    # Not even visible to other banks, providers or the operator: 404, not 403.
+    Case(
+        "/api/v1/jobs",
+        "POST",
+        "profile-bank-a",
+        lambda i, p: "/api/v1/jobs",
+        only({"bank-a": ACCEPTED, "bureau": NOT_OWNER, "auditor": READ_ONLY}, NO_DATASET),
+        _profile("bank-a"),
+    ),
+    Case(
+        "/api/v1/jobs/<job_id>",
+        "GET",
+        "job-bank-a",
+        lambda i, p: f"/api/v1/jobs/{i.bank_a_job}",
+        only({"bank-a": OK, "bureau": OK, "auditor": OK}, NO_JOB),
+    ),
+    Case(
+        "/api/v1/jobs/<job_id>",
+        "GET",
+        "job-tax",
+        lambda i, p: f"/api/v1/jobs/{i.tax_job}",
+        only({"tax-cdo": OK, "bureau": OK, "auditor": OK}, NO_JOB),
+    ),
+    Case(
+        "/api/v1/jobs/<job_id>",
+        "GET",
+        "job-missing",
+        lambda i, p: f"/api/v1/jobs/{uuid.UUID(int=2)}",
+        protected(NO_JOB),
+    ),
+    Case("/api/v1/tokens", "GET", "tokens", lambda i, p: "/api/v1/tokens", protected(OK)),
+    Case(
+        "/api/v1/tokens",
+        "POST",
+        "token-create",
+        lambda i, p: "/api/v1/tokens",
+        protected(CREATED),
+        lambda i: {"name": "matrix"},
+    ),
+    Case(
+        "/api/v1/tokens/<token_id>", "DELETE", "token-revoke-own", _own_spare, protected(NO_CONTENT)
+    ),
+    Case(
+        "/api/v1/tokens/<token_id>",
+        "DELETE",
+        "token-revoke-other",
+        lambda i, p: f"/api/v1/tokens/{i.spare_token['bank-a']}",
+        only({"bank-a": NO_CONTENT}, NO_TOKEN),
+    ),
+)
+
+
+# --- running it -----------------------------------------------------------------------------
+
+
+def api_routes(app: Flask) -> set[tuple[str, str]]:
+    routes: set[tuple[str, str]] = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1") or rule.rule == "/healthz":
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+                routes.add((rule.rule, method))
+    return routes
+
+
+def assert_error_shape(response: Any) -> str:
+    assert response.mimetype == "application/json", response.data[:200]
+    body = response.get_json()
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error, dict) and set(error) == {"code", "message"}, body
+    assert isinstance(error["code"], str) and error["code"], body
+    assert isinstance(error["message"], str) and error["message"], body
+    return str(error["code"])
+
+
+def call(client: FlaskClient, world: World, ids: Ids, case: Case, principal: str) -> Any:
+    return client.open(
+        case.path(ids, principal),
+        method=case.method,
+        headers=headers_for(world, ids, principal),
+        json=case.body(ids) if case.body is not None else None,
+    )
+
+
+def test_every_api_route_is_in_the_table(app: Flask) -> None:
+    in_app = api_routes(app)
+    in_table = {(c.rule, c.method) for c in CASES}
+    assert not in_app - in_table, (
+        f"routes with no row in the authorization table: {sorted(in_app - in_table)}"
+    )
+    assert not in_table - in_app, (
+        f"table rows for routes that do not exist: {sorted(in_table - in_app)}"
+    )
+
+
+def test_every_table_row_covers_every_principal() -> None:
+    for case in CASES:
+        assert set(case.expected) == set(PRINCIPALS), case.label
+
+
+def test_case_paths_hit_their_rule(app: Flask, ids: Ids) -> None:
+    adapter = app.url_map.bind("localhost")
+    for case in CASES:
+        for principal in PRINCIPALS:
+            rule, _args = adapter.match(
+                case.path(ids, principal), method=case.method, return_rule=True
+            )
+            assert rule.rule == case.rule, (case.label, principal)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.method} {c.label}" for c in CASES])
+def test_matrix(case: Case, client: FlaskClient, world: World, ids: Ids) -> None:
+    actual: dict[str, Outcome] = {}
+    for principal in PRINCIPALS:
+        response = call(client, world, ids, case, principal)
+        if response.status_code >= 400:
+            actual[principal] = (response.status_code, assert_error_shape(response))
+        else:
+            actual[principal] = (response.status_code, None)
+            if response.status_code != 204:
+                assert response.mimetype == "application/json", (case.label, principal)
+                assert set(response.get_json()) != {"error"}, (case.label, principal)
+    assert actual == case.expected
+
+
+# --- what the successful answers contain ------------------------------------------------------
+
+EXPECTED_DATASET_DOMAINS: dict[str, frozenset[str]] = {
+    "bureau": ALL_DOMAINS,
+    "auditor": ALL_DOMAINS,
+    **dict.fromkeys(PROVIDERS, PROVIDER_DOMAINS),
+    "operator": PROVIDER_DOMAINS,
+    "bank-a": PROVIDER_DOMAINS | {"bank-a"},
+    "bank-b": PROVIDER_DOMAINS | {"bank-b"},
+}
+
+
+@pytest.mark.parametrize("user", ACCOUNTS)
+def test_dataset_list_is_filtered_by_role(user: str, client: FlaskClient, world: World) -> None:
+    response = client.get("/api/v1/datasets", headers=auth(world.token(user)))
+    assert response.status_code == 200
+    rows = response.get_json()["datasets"]
+    assert {d["domain"] for d in rows} == EXPECTED_DATASET_DOMAINS[user]
+    for row in rows:
+        if row["domain"] not in {"bank-a", "bank-b"}:
+            continue
+        assert row["openness"] == "closed"
+    # Every listed entry can also be fetched one by one; the list and the detail agree.
+    for row in rows:
+        detail = client.get(f"/api/v1/datasets/{row['id']}", headers=auth(world.token(user)))
+        assert detail.status_code == 200
+        assert detail.get_json()["id"] == row["id"]
+
+
+def test_other_banks_datasets_are_invisible_one_by_one(
+    client: FlaskClient, world: World, ids: Ids
+) -> None:
+    # Every dataset the bureau sees in bank-a's domain is a 404 for bank-b.
+    everything = client.get("/api/v1/datasets", headers=auth(world.token("bureau"))).get_json()
+    bank_a = [d["id"] for d in everything["datasets"] if d["domain"] == "bank-a"]
+    assert len(bank_a) >= 2 and ids.dataset["bank-a"] in bank_a
+    for dataset_id in bank_a:
+        response = client.get(f"/api/v1/datasets/{dataset_id}", headers=auth(world.token("bank-b")))
+        assert response.status_code == 404
+
+
+EXPECTED_JOBS: dict[str, set[str]] = {
+    "bureau": {"bank-a", "tax"},
+    "auditor": {"bank-a", "tax"},
+    "bank-a": {"bank-a"},
+    "tax-cdo": {"tax"},
+}
+
+
+@pytest.mark.parametrize("user", ACCOUNTS)
+def test_job_list_is_filtered_by_role(
+    user: str, client: FlaskClient, world: World, ids: Ids
+) -> None:
+    names = {ids.bank_a_job: "bank-a", ids.tax_job: "tax"}
+    for status in (None, "queued"):
+        query = {"status": status} if status else {}
+        response = client.get("/api/v1/jobs", query_string=query, headers=auth(world.token(user)))
+        assert response.status_code == 200
+        seen = {names[j["id"]] for j in response.get_json()["jobs"]}
+        assert seen == EXPECTED_JOBS.get(user, set())
+
+
+EXPECTED_DOMAINS = {
+    "bureau": ALL_DOMAINS,
+    "auditor": ALL_DOMAINS,
+    **dict.fromkeys(PROVIDERS, PROVIDER_DOMAINS),
+    "operator": PROVIDER_DOMAINS,
+    "bank-a": PROVIDER_DOMAINS | {"bank-a"},
+    "bank-b": PROVIDER_DOMAINS | {"bank-b"},
+}
+OWN_ORG = {
+    "bureau": "bureau",
+    "tax-cdo": "tax",
+    "market-cdo": "market",
+    "social-cdo": "social",
+    "court-cdo": "court",
+    "operator": "operator",
+    "bank-a": "bank-a",
+    "bank-b": "bank-b",
+    "auditor": "auditor",
+}
+
+
+@pytest.mark.parametrize("user", ACCOUNTS)
+def test_domains_organizations_and_me(user: str, client: FlaskClient, world: World) -> None:
+    headers = auth(world.token(user))
+    domains = client.get("/api/v1/domains", headers=headers).get_json()["domains"]
+    assert {d["name"] for d in domains} == EXPECTED_DOMAINS[user]
+    orgs = client.get("/api/v1/organizations", headers=headers).get_json()["organizations"]
+    if user in ("bureau", "auditor"):
+        assert {o["slug"] for o in orgs} == set(OWN_ORG.values())
+    else:
+        assert [o["slug"] for o in orgs] == [OWN_ORG[user]]
+    me = client.get("/api/v1/me", headers=headers).get_json()
+    assert me["username"] == user
+    assert me["organization"]["slug"] == OWN_ORG[user]
+
+
+@pytest.mark.parametrize("user", ACCOUNTS)
+def test_token_list_shows_only_own_tokens(
+    user: str, client: FlaskClient, world: World, ids: Ids
+) -> None:
+    response = client.get("/api/v1/tokens", headers=auth(world.token(user)))
+    listed = {t["id"] for t in response.get_json()["tokens"]}
+    assert ids.spare_token[user] in listed
+    assert not listed & {t for u, t in ids.spare_token.items() if u != user}
+    assert all("secret" not in t and "token_hash" not in t for t in response.get_json()["tokens"])
+
+
+def test_cross_organization_404_is_indistinguishable_from_missing(
+    client: FlaskClient, world: World, ids: Ids
+) -> None:
+    headers = auth(world.token("bank-b"))
+    pairs = [
+        ("GET", f"/api/v1/datasets/{ids.dataset['bank-a']}", f"/api/v1/datasets/{uuid.uuid4()}"),
+        ("GET", f"/api/v1/jobs/{ids.bank_a_job}", f"/api/v1/jobs/{uuid.uuid4()}"),
+        ("DELETE", f"/api/v1/tokens/{ids.spare_token['bank-a']}", f"/api/v1/tokens/{uuid.uuid4()}"),
+    ]
+    for method, existing, missing in pairs:
+        a = client.open(existing, method=method, headers=headers)
+        b = client.open(missing, method=method, headers=headers)
+        assert (a.status_code, a.get_json()) == (b.status_code, b.get_json())
+        assert a.status_code == 404
+    # Submitting on another bank's dataset: the same answer as on a dataset that does not exist.
+    a = client.post("/api/v1/jobs", headers=headers, json=_profile("bank-a")(ids))
+    b = client.post(
+        "/api/v1/jobs",
+        headers=headers,
+        json={"kind": "dataset.profile", "params": {"dataset_id": str(uuid.uuid4())}},
+    )
+    assert (a.status_code, a.get_json()) == (b.status_code, b.get_json())
+    assert a.status_code == 404
+
+
+def test_refused_submissions_create_and_enqueue_nothing(
+    client: FlaskClient, world: World, ids: Ids, enqueuer: RecordingEnqueuer
+) -> None:
+    before = client.get("/api/v1/jobs", headers=auth(world.token("bureau"))).get_json()["jobs"]
+    for user in ("operator", "auditor", "bureau", "market-cdo", "bank-a", "bank-b"):
+        response = client.post(
+            "/api/v1/jobs", headers=auth(world.token(user)), json=_profile("tax")(ids)
+        )
+        assert response.status_code == 403, user
+    after = client.get("/api/v1/jobs", headers=auth(world.token("bureau"))).get_json()["jobs"]
+    assert len(after) == len(before)
+    assert enqueuer.jobs == []
+    accepted = client.post(
+        "/api/v1/jobs", headers=auth(world.token("tax-cdo")), json=_profile("tax")(ids)
+    )
+    assert accepted.status_code == 202
+    assert [str(j) for j in enqueuer.jobs] == [accepted.get_json()["id"]]
+
+
+def test_revoked_spare_token_stops_working(client: FlaskClient, world: World) -> None:
+    created = client.post(
+        "/api/v1/tokens", headers=auth(world.token("operator")), json={"name": "short-lived"}
+    )
+    assert created.status_code == 201
+    secret, token_id = created.get_json()["secret"], created.get_json()["token"]["id"]
+    assert client.get("/api/v1/me", headers=auth(secret)).status_code == 200
+    # Another user cannot revoke it ...
+    assert (
+        client.delete(f"/api/v1/tokens/{token_id}", headers=auth(world.token("bureau"))).status_code
+        == 404
+    )
+    assert client.get("/api/v1/me", headers=auth(secret)).status_code == 200
+    # ... its owner can, and it stops working at once.
+    assert (
+        client.delete(
+            f"/api/v1/tokens/{token_id}", headers=auth(world.token("operator"))
+        ).status_code
+        == 204
+    )
+    response = client.get("/api/v1/me", headers=auth(secret))
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "auth.token_invalid"
