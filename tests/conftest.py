@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.clock import utcnow
 from sandbox.db.engine import make_engine, make_session_factory
 from sandbox.demo import seed as demo_seed
+from sandbox.demo.world import ACCOUNTS
 from sandbox.ids import JobId, StepId
 from sandbox.platform import init
 from sandbox.settings import Settings
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
     "SANDBOX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+DEMO_USERNAMES = tuple(spec.username for spec in ACCOUNTS)
 REDIS_URL = os.environ.get("SANDBOX_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 

@@ -158,26 +158,15 @@ def complete(
     session: Session, step_id: StepId, *, worker: str, result: dict[str, Any], now: dt.datetime
 ) -> Followups:
     """Record a step's result if this worker still holds its lease; otherwise change nothing."""
-    updated = session.execute(
-        update(Step)
-        .where(_held(step_id, worker))
-        .values(
-            state=StepState.SUCCEEDED.value,
-            result_json=result,
-            progress=1.0,
-            finished_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        .execution_options(synchronize_session=False)
+    return _finish_step(
+        session,
+        step_id,
+        _held(step_id, worker),
+        now,
+        state=StepState.SUCCEEDED.value,
+        result_json=result,
+        progress=1.0,
     )
-    out = Followups()
-    if updated.rowcount == 1:  # type: ignore[attr-defined]
-        step = session.get(Step, step_id, populate_existing=True)
-        assert step is not None
-        _roll_up_progress(session, JobId(step.job_id))
-        out.jobs.append(JobId(step.job_id))
-    return out
 
 
 def fail(
@@ -190,24 +179,34 @@ def fail(
     now: dt.datetime,
 ) -> Followups:
     """Fail a step for good (a rejected ticket, bad data, attempts used up)."""
-    where = _held(step_id, worker) if worker is not None else (Step.id == step_id)
+    held = _held(step_id, worker) if worker is not None else (Step.id == step_id)
+    unfinished = Step.state.not_in([StepState.SUCCEEDED.value, StepState.FAILED.value])
+    return _finish_step(
+        session,
+        step_id,
+        held & unfinished,
+        now,
+        state=StepState.FAILED.value,
+        error_code=code[:64],
+        error_message=message[:ERROR_MESSAGE_CHARS],
+    )
+
+
+def _finish_step(
+    session: Session, step_id: StepId, where: Any, now: dt.datetime, **values: Any
+) -> Followups:
+    """End a step with one conditional update; the job is advanced only if this one won."""
     updated = session.execute(
         update(Step)
-        .where(where, Step.state.not_in([StepState.SUCCEEDED.value, StepState.FAILED.value]))
-        .values(
-            state=StepState.FAILED.value,
-            error_code=code[:64],
-            error_message=message[:ERROR_MESSAGE_CHARS],
-            finished_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
+        .where(where)
+        .values(finished_at=now, lease_owner=None, lease_expires_at=None, **values)
         .execution_options(synchronize_session=False)
     )
     out = Followups()
     if updated.rowcount == 1:  # type: ignore[attr-defined]
         step = session.get(Step, step_id, populate_existing=True)
         assert step is not None
+        _roll_up_progress(session, JobId(step.job_id))
         out.jobs.append(JobId(step.job_id))
     return out
 

@@ -155,9 +155,7 @@ class NewToken:
 def create_token(session: Session, who: Principal, *, name: str, now: dt.datetime) -> NewToken:
     name = name.strip()
     if not 1 <= len(name) <= 100 or not name.isprintable():
-        raise InvalidInput(
-            "token name must have 1 to 100 printable characters", code="token.name"
-        )
+        raise InvalidInput("token name must have 1 to 100 printable characters", code="token.name")
     active = session.scalars(
         select(ApiToken).where(ApiToken.user_id == who.user_id, ApiToken.revoked_at.is_(None))
     ).all()

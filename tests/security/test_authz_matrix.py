@@ -30,22 +30,12 @@ from sandbox.parties import service as parties
 from sandbox.parties.models import User
 from sandbox.parties.principal import Principal
 from sandbox.tickets import TicketSigner
-from tests.conftest import RecordingEnqueuer, World, auth
+from tests.conftest import DEMO_USERNAMES, RecordingEnqueuer, World, auth
 
 ANON = "(anonymous)"
 BAD = "(bad token)"
 REVOKED = "(revoked token)"
-ACCOUNTS = (
-    "bureau",
-    "tax-cdo",
-    "market-cdo",
-    "social-cdo",
-    "court-cdo",
-    "operator",
-    "bank-a",
-    "bank-b",
-    "auditor",
-)
+ACCOUNTS = DEMO_USERNAMES
 PRINCIPALS = (ANON, BAD, REVOKED, *ACCOUNTS)
 PROVIDERS = ("tax-cdo", "market-cdo", "social-cdo", "court-cdo")
 PROVIDER_DOMAINS = frozenset({"tax", "market", "social", "court"})

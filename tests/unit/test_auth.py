@@ -17,19 +17,9 @@ from sandbox.demo.world import ACCOUNTS as DEMO_ACCOUNTS
 from sandbox.errors import NotAuthenticated
 from sandbox.parties import service as parties
 from sandbox.parties.models import ApiToken, User, UserSession
-from tests.conftest import World, auth
+from tests.conftest import DEMO_USERNAMES, World, auth
 
-ACCOUNTS = (
-    "bureau",
-    "tax-cdo",
-    "market-cdo",
-    "social-cdo",
-    "court-cdo",
-    "operator",
-    "bank-a",
-    "bank-b",
-    "auditor",
-)
+ACCOUNTS = DEMO_USERNAMES
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
