@@ -9,35 +9,25 @@ value or identifier from the file never reaches a message, a ``details`` entry o
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import os
 import re
 import tempfile
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, NoReturn
 
+from sandbox.datasets.cells import CellRejected, RowNormalizer, fold
 from sandbox.datasets.quality import Profiler, Quality
-from sandbox.datasets.schema import Column, ColumnType, Schema
+from sandbox.datasets.schema import Schema
 from sandbox.errors import InvalidInput, TooLarge
-from sandbox.identifiers import IdentifierKind, check
 
 MAX_REJECTIONS_KEPT = 1000
 PROGRESS_EVERY_ROWS = 5000
 _BOM = b"\xef\xbb\xbf"
 _LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "gbk": "GBK", "gb18030": "GB18030"}
 _HEADERISH = re.compile(r"[a-z][a-z0-9_]{0,62}")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")  # no exponent: "1e999999999"
-_DATE = re.compile(r"([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})|([0-9]{4})([0-9]{2})([0-9]{2})")
-_BOOLEANS = {
-    "true": "true", "yes": "true", "1": "true", "是": "true",
-    "false": "false", "no": "false", "0": "false", "否": "false",
-}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +66,6 @@ class _Undecodable(Exception):
     def __init__(self, line: int) -> None:
         super().__init__(line)
         self.line = line
-
-
-class _Rejected(Exception):
-    def __init__(self, column: str | None, reason: str) -> None:
-        super().__init__(reason)
-        self.column = column
-        self.reason = reason
-
-
-def _fold(raw: str) -> str:
-    # ASCII is already in NFKC form, and most cells are ASCII.
-    value = (raw if raw.isascii() else unicodedata.normalize("NFKC", raw)).strip()
-    if "\r" in value:
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return value
 
 
 # --- decoding ----------------------------------------------------------------------------
@@ -191,7 +166,7 @@ def _match_header(header: list[str], schema: Schema, limits: Limits) -> list[int
             f"the header has {len(header)} columns, more than the limit of {limits.max_columns}",
             code="dataset.header",
         )
-    names = [_fold(h).lower() for h in header]
+    names = [fold(h).lower() for h in header]
     expected = schema.column_names
     seen: dict[str, int] = {}
     duplicates: list[str] = []
@@ -224,114 +199,6 @@ def _match_header(header: list[str], schema: Schema, limits: Limits) -> list[int
             unexpected=unexpected,
         )
     return [seen[name] - 1 for name in expected]
-
-
-def _integer(value: str) -> str:
-    if not _INTEGER.fullmatch(value):
-        raise _Rejected(None, "type.integer")
-    try:
-        return str(int(value))
-    except ValueError:  # beyond int's digit limit
-        raise _Rejected(None, "type.integer") from None
-
-
-def _decimal(value: str) -> str:
-    if not _DECIMAL.fullmatch(value):
-        raise _Rejected(None, "type.decimal")
-    number = Decimal(value)
-    if number.is_zero():
-        number = number.copy_abs()  # "-0.0" and "0.0" are one value
-    return format(number, "f")
-
-
-def _boolean(value: str) -> str:
-    try:
-        return _BOOLEANS[value.casefold()]
-    except KeyError:
-        raise _Rejected(None, "type.boolean") from None
-
-
-def _date(value: str) -> str:
-    match = _DATE.fullmatch(value)
-    if match is None:
-        raise _Rejected(None, "type.date")
-    year, _, month, day, year8, month8, day8 = match.groups()
-    try:
-        return dt.date(int(year or year8), int(month or month8), int(day or day8)).isoformat()
-    except ValueError:
-        raise _Rejected(None, "type.date") from None
-
-
-def _categories(column: Column) -> Callable[[str], str]:
-    declared = {_fold(v): v for v in column.values or ()}
-
-    def convert(value: str) -> str:
-        try:
-            return declared[value]
-        except KeyError:
-            raise _Rejected(None, "category") from None
-
-    return convert
-
-
-def _identifier(kind: IdentifierKind) -> Callable[[str], str]:
-    def convert(value: str) -> str:
-        checked = check(kind, value)
-        if checked.value is None:
-            raise _Rejected(None, f"identifier.{checked.reason}")
-        return checked.value
-
-    return convert
-
-
-def _converter(column: Column, schema: Schema) -> Callable[[str], str]:
-    if column.name == schema.identifier.column:
-        return _identifier(schema.identifier.kind)
-    if column.type is ColumnType.CATEGORY:
-        return _categories(column)
-    simple: dict[ColumnType, Callable[[str], str]] = {
-        ColumnType.STRING: str,
-        ColumnType.INTEGER: _integer,
-        ColumnType.DECIMAL: _decimal,
-        ColumnType.BOOLEAN: _boolean,
-        ColumnType.DATE: _date,
-    }
-    return simple[column.type]
-
-
-class _RowNormalizer:
-    def __init__(self, schema: Schema, positions: list[int], width: int, limits: Limits) -> None:
-        self._width = width
-        self._max_chars = limits.max_cell_chars
-        self._plan = [
-            (position, column.name, column.required, column.name == schema.identifier.column,
-             _converter(column, schema))
-            for position, column in zip(positions, schema.columns, strict=True)
-        ]  # fmt: skip
-
-    def __call__(self, fields: list[str]) -> list[str | None]:
-        if len(fields) != self._width:
-            raise _Rejected(None, "field_count")
-        out: list[str | None] = []
-        for position, name, required, is_identifier, convert in self._plan:
-            raw = fields[position]
-            if len(raw) > self._max_chars:
-                raise _Rejected(name, "too_long")
-            value = _fold(raw)
-            if len(value) > self._max_chars:  # NFKC can expand a character into several
-                raise _Rejected(name, "too_long")
-            if not value:
-                if required:
-                    raise _Rejected(name, "required")
-                if is_identifier:  # a row without its identifier can never be matched
-                    raise _Rejected(name, "identifier.empty")
-                out.append(None)
-                continue
-            try:
-                out.append(convert(value))
-            except _Rejected as exc:
-                raise _Rejected(name, exc.reason) from None
-        return out
 
 
 # --- the pass --------------------------------------------------------------------------------
@@ -390,7 +257,12 @@ def _load(
     if first is None:
         raise InvalidInput("the file has no header row", code="dataset.empty")
     header = first[1]
-    normalize = _RowNormalizer(schema, _match_header(header, schema, limits), len(header), limits)
+    normalize = RowNormalizer(
+        schema,
+        _match_header(header, schema, limits),
+        len(header),
+        max_cell_chars=limits.max_cell_chars,
+    )
 
     sink = _HashingSink(out)
     writer = csv.writer(sink, lineterminator="\n")
@@ -402,7 +274,7 @@ def _load(
         rows_read += 1
         try:
             values = normalize(fields)
-        except _Rejected as exc:
+        except CellRejected as exc:
             rejected += 1
             if exc.reason.startswith("identifier."):
                 bad_identifiers += 1
