@@ -18,6 +18,9 @@ class SandboxError(Exception):
         if code is not None:
             self.code = code
         self.details = details
+        # A refusal that was written to the ledger in the caller's session: the edge commits
+        # that session before it reports the error, so the refusal is kept.
+        self.recorded = False
 
 
 class InvalidInput(SandboxError):

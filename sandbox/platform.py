@@ -21,3 +21,4 @@ def init(settings: Settings, engine: Engine | None = None) -> None:
         if owned:
             engine.dispose()
     load_or_create_private_key(settings.ticket_key_path)
+    load_or_create_private_key(settings.ledger_key_path)

@@ -25,12 +25,15 @@ class Settings(BaseSettings):
         default="", description="Flask session key; default a per-install file."
     )
     ticket_key_file: Path | None = Field(default=None, description="Ed25519 ticket authority key.")
+    ledger_key_file: Path | None = Field(default=None, description="Ed25519 ledger key.")
 
     lease_seconds: float = Field(default=30.0, gt=0)
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
     requeue_after_seconds: float = Field(default=60.0, gt=0, description="Re-send a queued step.")
     max_step_attempts: int = Field(default=5, ge=1)
     ticket_ttl_seconds: int = Field(default=3600, ge=10)
+    checkpoint_batch_entries: int = Field(default=50, ge=1)
+    checkpoint_interval_seconds: float = Field(default=30.0, gt=0)
 
     max_dataset_bytes: int = Field(default=1 << 30, gt=0)
     max_cell_chars: int = Field(default=4096, gt=0)
@@ -65,6 +68,10 @@ class Settings(BaseSettings):
     @property
     def ticket_key_path(self) -> Path:
         return (self.ticket_key_file or self.data_dir / "keys" / "ticket-authority.pem").resolve()
+
+    @property
+    def ledger_key_path(self) -> Path:
+        return (self.ledger_key_file or self.data_dir / "keys" / "ledger.pem").resolve()
 
     @property
     def secret_key_path(self) -> Path:

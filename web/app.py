@@ -58,12 +58,14 @@ def create_app(settings: Settings, *, enqueuer: Enqueuer | None = None) -> Flask
         "signer": TicketSigner(
             load_or_create_private_key(settings.ticket_key_path), settings.ticket_ttl_seconds
         ),
+        "ledger_key": load_or_create_private_key(settings.ledger_key_path),
         "enqueuer": enqueuer if enqueuer is not None else default_enqueuer(settings),
     }
     app.teardown_appcontext(context.close_db)
     csrf.init_app(app)
     errors.register(app)
 
+    from web.api import ledger as _ledger_routes  # noqa: F401  (registers on api_bp)
     from web.api.routes import bp as api_bp
     from web.ui import register as register_ui
 

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -252,6 +253,101 @@ def user_add(
 
     _guard(run)
     click.echo(f"user {username} added")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident ledger: checkpoints, export, offline verification."""
+
+
+def _session_factory(ctx: click.Context) -> Any:
+    from sandbox.db.engine import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(_settings(ctx)))
+
+
+@audit.command("checkpoint")
+@click.pass_context
+def audit_checkpoint(ctx: click.Context) -> None:
+    """Sign a checkpoint of the ledger now."""
+    from sandbox.db.engine import session_scope
+    from sandbox.keys import load_or_create_private_key
+    from sandbox.ledger.log import checkpoint
+
+    key = load_or_create_private_key(_settings(ctx).ledger_key_path)
+    with session_scope(_session_factory(ctx)) as session:
+        row = checkpoint(session, key, now=utcnow())
+        click.echo(f"checkpoint: tree_size={row.tree_size} root_hash={row.root_hash}")
+
+
+@audit.command("export")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def audit_export(ctx: click.Context, out_dir: Path) -> None:
+    """Write entries.jsonl, checkpoint.json and ledger-public-key.pem for offline checks."""
+    from sandbox.db.engine import session_scope
+    from sandbox.keys import load_or_create_private_key
+    from sandbox.ledger.export import export
+    from sandbox.ledger.log import Actor
+
+    key = load_or_create_private_key(_settings(ctx).ledger_key_path)
+    try:
+        with session_scope(_session_factory(ctx)) as session:
+            done = export(session, key, out_dir, actor=Actor("cli", None), now=utcnow())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"exported {done.tree_size} entries to {out_dir} (root {done.root_hash})")
+
+
+@audit.command("verify")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--old-checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A checkpoint.json kept from earlier: check the log only grew since.",
+)
+def audit_verify(directory: Path, old_checkpoint: Path | None) -> None:
+    """Verify an export with no database: every entry, the order, the signed checkpoint."""
+    from sandbox.ledger.offline import verify_export
+
+    try:
+        report = verify_export(directory, old_checkpoint=old_checkpoint)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    _verdict(report)
+
+
+@audit.command("consistency")
+@click.option("--old", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--new", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--proof",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The JSON of GET /api/v1/ledger/proofs/consistency.",
+)
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def audit_consistency(old: Path, new: Path, proof: Path, key: Path) -> None:
+    """Check a consistency proof between two signed checkpoints, with no entries at all."""
+    from sandbox.ledger.offline import verify_consistency_files
+
+    try:
+        report = verify_consistency_files(old, new, proof, key)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    _verdict(report)
+
+
+def _verdict(report: Any) -> None:
+    if report.ok:
+        extra = " and is consistent with the old checkpoint" if report.checked_old else ""
+        click.echo(
+            f"OK: {report.tree_size} entries, root {report.root_hash}, key {report.key_id}{extra}"
+        )
+        return
+    click.echo(f"FAILED: {report.problem}", err=True)
+    raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from sandbox.errors import (
     TicketRejected,
     TooLarge,
 )
+from web import context
 
 STATUS: dict[type[SandboxError], int] = {
     InvalidInput: 400,
@@ -61,6 +62,8 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 def register(app: Flask) -> None:
     @app.errorhandler(SandboxError)
     def _domain(exc: SandboxError) -> Any:
+        if exc.recorded:
+            context.db().commit()
         status = status_of(exc)
         if _wants_json():
             return json_error(status, exc.code, exc.message)

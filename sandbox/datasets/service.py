@@ -24,6 +24,7 @@ from sandbox.domains.service import get_domain
 from sandbox.domains.store import DomainStore
 from sandbox.errors import Conflict
 from sandbox.ids import DatasetId, DatasetVersionId
+from sandbox.ledger.log import Actor, append
 from sandbox.settings import Settings
 
 
@@ -148,6 +149,26 @@ def _register(
                     quality_json=version.quality_json,
                     created_at=now,
                 )
+            )
+            append(
+                session,
+                actor=Actor(None, domain.org.slug),
+                action="dataset.registered",
+                object_type="dataset",
+                object_id=str(dataset.id),
+                params=schema.to_json(),
+                details={
+                    "domain": domain_name,
+                    "name": schema.name,
+                    "version": number,
+                    "rows": report.rows_loaded,
+                    "rejected": report.rejected_count,
+                    "fingerprint": report.fingerprint,
+                    "encoding": report.encoding,
+                    "openness": schema.openness.value,
+                    "grade": schema.grade.value,
+                },
+                now=now,
             )
             final = store.dataset_file(schema.name, number)
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from sandbox.datasets.models import Dataset, DatasetVersion, QualitySnapshot
 from sandbox.domains.models import Domain
 from sandbox.jobs.models import Job, Step
+from sandbox.ledger.models import LedgerCheckpoint, LedgerEntry
 from sandbox.parties.models import ApiToken, Organization, User, UserSession
 
 __all__ = [
@@ -11,6 +12,8 @@ __all__ = [
     "DatasetVersion",
     "Domain",
     "Job",
+    "LedgerCheckpoint",
+    "LedgerEntry",
     "Organization",
     "QualitySnapshot",
     "Step",

@@ -21,6 +21,8 @@ from sandbox.db.engine import session_scope
 from sandbox.demo.world import ACCOUNTS, DATA_DOMAINS, ORGANIZATIONS, write_world
 from sandbox.domains.service import create_domain
 from sandbox.domains.store import DomainStore
+from sandbox.keys import load_or_create_private_key
+from sandbox.ledger.log import checkpoint
 from sandbox.parties import service as parties
 from sandbox.parties.models import Organization
 from sandbox.parties.principal import Principal
@@ -96,6 +98,8 @@ def seed(
                 f"  loaded {item.domain}/{item.name}: {outcome.report.rows_loaded} rows, "
                 f"{outcome.report.rejected_count} rejected"
             )
+    with session_scope(factory) as session:
+        checkpoint(session, load_or_create_private_key(settings.ledger_key_path), now=now)
     path = accounts_path(settings)
     path.write_text(json.dumps(accounts, indent=2, ensure_ascii=False), encoding="utf-8")
     path.chmod(0o600)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from sandbox.domains.models import Domain
 from sandbox.domains.store import DOMAIN_NAME
 from sandbox.errors import Conflict, InvalidInput, NotFound
+from sandbox.ledger.log import SYSTEM, append
 from sandbox.parties.models import Organization
 from sandbox.parties.principal import Principal
 from sandbox.parties.roles import OrgKind
@@ -29,6 +30,16 @@ def create_domain(session: Session, *, name: str, org: Organization, now: dt.dat
     domain = Domain(name=name, org_id=org.id, created_at=now)
     session.add(domain)
     session.flush()
+    append(
+        session,
+        actor=SYSTEM,
+        action="domain.created",
+        object_type="domain",
+        object_id=name,
+        params={"name": name, "org": org.slug},
+        details={"org": org.slug},
+        now=now,
+    )
     return domain
 
 

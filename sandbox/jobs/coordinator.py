@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.db.engine import session_scope
 from sandbox.ids import JobId
 from sandbox.jobs import engine
 from sandbox.jobs.queue import Enqueuer
+from sandbox.ledger.log import checkpoint_if_due
 from sandbox.settings import Settings
 
 
@@ -45,3 +47,20 @@ def reap_once(
         )
     dispatch(enqueuer, out)
     return out
+
+
+def checkpoint_once(
+    factory: sessionmaker[Session],
+    key: Ed25519PrivateKey,
+    settings: Settings,
+    clock: Callable[[], dt.datetime],
+) -> None:
+    """Sign a ledger checkpoint after each batch of entries, or when entries have waited."""
+    with session_scope(factory) as session:
+        checkpoint_if_due(
+            session,
+            key,
+            now=clock(),
+            batch_entries=settings.checkpoint_batch_entries,
+            interval_seconds=settings.checkpoint_interval_seconds,
+        )

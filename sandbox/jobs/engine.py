@@ -9,6 +9,7 @@ first and enqueues after (DESIGN §2).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,9 @@ from sqlalchemy.orm import Session
 from sandbox.ids import JobId, StepId
 from sandbox.jobs.kinds import finalize
 from sandbox.jobs.models import Job, JobState, Step, StepState
+from sandbox.ledger.entry import digest
+from sandbox.ledger.log import SYSTEM, append
+from sandbox.parties.models import Organization
 
 ERROR_MESSAGE_CHARS = 500
 
@@ -44,10 +48,23 @@ def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
     failed = next((s for s in steps if s.state == StepState.FAILED), None)
     if failed is not None:
         _finish(job, JobState.FAILED, now, code=failed.error_code, message=failed.error_message)
+        _record(session, "job.failed", "job", job.id, job.id, now, reason=failed.error_code)
         return out
     if all(s.state == StepState.SUCCEEDED for s in steps):
         job.result_json = finalize(session, job, steps, now=now)
         _finish(job, JobState.SUCCEEDED, now)
+        _record(session, "job.succeeded", "job", job.id, job.id, now)
+        owner = session.get(Organization, job.org_id)
+        _record(
+            session,
+            "result.released",
+            "job",
+            job.id,
+            job.id,
+            now,
+            result_digest=digest(job.result_json),
+            recipients=[owner.slug if owner else "?"],
+        )
         return out
     if job.state == JobState.QUEUED:
         job.state = JobState.RUNNING.value
@@ -158,7 +175,7 @@ def complete(
     session: Session, step_id: StepId, *, worker: str, result: dict[str, Any], now: dt.datetime
 ) -> Followups:
     """Record a step's result if this worker still holds its lease; otherwise change nothing."""
-    return _finish_step(
+    step = _finish_step(
         session,
         step_id,
         _held(step_id, worker),
@@ -167,6 +184,22 @@ def complete(
         result_json=result,
         progress=1.0,
     )
+    if step is None:
+        return Followups()
+    _record(
+        session,
+        "step.completed",
+        "step",
+        step.id,
+        step.job_id,
+        now,
+        domain=step.domain,
+        step_action=step.action,
+        attempt=step.attempts,
+        result_digest=digest(result),
+        process=worker,
+    )
+    return Followups(jobs=[JobId(step.job_id)])
 
 
 def fail(
@@ -181,7 +214,7 @@ def fail(
     """Fail a step for good (a rejected ticket, bad data, attempts used up)."""
     held = _held(step_id, worker) if worker is not None else (Step.id == step_id)
     unfinished = Step.state.not_in([StepState.SUCCEEDED.value, StepState.FAILED.value])
-    return _finish_step(
+    step = _finish_step(
         session,
         step_id,
         held & unfinished,
@@ -190,25 +223,63 @@ def fail(
         error_code=code[:64],
         error_message=message[:ERROR_MESSAGE_CHARS],
     )
+    if step is None:
+        return Followups()
+    action = "ticket.refused" if code == "ticket.rejected" else "step.failed"
+    _record(
+        session,
+        action,
+        "step",
+        step.id,
+        step.job_id,
+        now,
+        domain=step.domain,
+        step_action=step.action,
+        attempt=step.attempts,
+        reason=code,
+        process=worker or "reaper",
+    )
+    return Followups(jobs=[JobId(step.job_id)])
 
 
 def _finish_step(
     session: Session, step_id: StepId, where: Any, now: dt.datetime, **values: Any
-) -> Followups:
-    """End a step with one conditional update; the job is advanced only if this one won."""
+) -> Step | None:
+    """End a step with one conditional update; the step if this call won, else None."""
     updated = session.execute(
         update(Step)
         .where(where)
         .values(finished_at=now, lease_owner=None, lease_expires_at=None, **values)
         .execution_options(synchronize_session=False)
     )
-    out = Followups()
-    if updated.rowcount == 1:  # type: ignore[attr-defined]
-        step = session.get(Step, step_id, populate_existing=True)
-        assert step is not None
-        _roll_up_progress(session, JobId(step.job_id))
-        out.jobs.append(JobId(step.job_id))
-    return out
+    if updated.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    step = session.get(Step, step_id, populate_existing=True)
+    assert step is not None
+    _roll_up_progress(session, JobId(step.job_id))
+    return step
+
+
+def _record(
+    session: Session,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID,
+    job_id: uuid.UUID,
+    now: dt.datetime,
+    **details: Any,
+) -> None:
+    append(
+        session,
+        actor=SYSTEM,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        params={"job": str(job_id)},
+        details=details,
+        job_id=job_id,
+        now=now,
+    )
 
 
 def reap(
@@ -238,6 +309,18 @@ def reap(
                 )
             )
             continue
+        _record(
+            session,
+            "step.requeued",
+            "step",
+            step.id,
+            step.job_id,
+            now,
+            domain=step.domain,
+            attempt=step.attempts,
+            reason="lease_expired",
+            lost_process=step.lease_owner,
+        )
         step.state = StepState.QUEUED.value
         step.lease_owner = None
         step.lease_expires_at = None

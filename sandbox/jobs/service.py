@@ -13,12 +13,14 @@ from uuid import UUID
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
-from sandbox.datasets.catalog import get_visible
+from sandbox.datasets.catalog import CatalogEntry, get_visible
 from sandbox.domains.models import Domain
 from sandbox.errors import NotFound, PermissionDenied
 from sandbox.jobs.kinds import DATASET_PROFILE
 from sandbox.jobs.models import Job, JobState, Step, StepState
 from sandbox.jobs.requests import JobRequest
+from sandbox.ledger.entry import digest
+from sandbox.ledger.log import Actor, append
 from sandbox.parties.principal import Principal
 from sandbox.parties.roles import Role
 from sandbox.tickets import DatasetRef, TicketSigner
@@ -34,14 +36,25 @@ def submit(
     signer: TicketSigner,
     now: dt.datetime,
 ) -> Job:
-    """Create a job and its steps with their tickets. The caller commits, then enqueues."""
-    if who.role is Role.AUDITOR:
-        raise PermissionDenied("auditors are read-only", code="forbidden.read_only")
-    entry = get_visible(session, who, request.params.dataset_id)
-    if entry.dataset.domain.org_id != who.org_id:
-        raise PermissionDenied(
-            "only the organization that holds a dataset may profile it", code="forbidden.owner"
+    """Create a job and its steps with their tickets. The caller commits, then enqueues.
+
+    A refusal is recorded in the ledger in the same session and raised with ``recorded`` set.
+    """
+    try:
+        entry = _authorize(session, who, request)
+    except (PermissionDenied, NotFound) as exc:
+        append(
+            session,
+            actor=Actor.of(who),
+            action="job.refused",
+            object_type="dataset",
+            object_id=str(request.params.dataset_id),
+            params=request.model_dump(mode="json"),
+            details={"kind": request.kind, "reason": exc.code},
+            now=now,
         )
+        exc.recorded = True
+        raise
     job = Job(
         id=uuid.uuid4(),
         kind=DATASET_PROFILE,
@@ -75,7 +88,41 @@ def submit(
         )
     )
     session.flush()
+    append(
+        session,
+        actor=Actor.of(who),
+        action="job.submitted",
+        object_type="job",
+        object_id=str(job.id),
+        params=request.model_dump(mode="json"),
+        job_id=job.id,
+        details={
+            "kind": job.kind,
+            "dataset": str(entry.dataset.id),
+            "version": entry.version.version,
+            "steps": [
+                {
+                    "step": str(step_id),
+                    "domain": domain,
+                    "action": DATASET_PROFILE,
+                    "ticket_digest": digest(ticket.encode()),
+                }
+            ],
+        },
+        now=now,
+    )
     return job
+
+
+def _authorize(session: Session, who: Principal, request: JobRequest) -> CatalogEntry:
+    if who.role is Role.AUDITOR:
+        raise PermissionDenied("auditors are read-only", code="forbidden.read_only")
+    entry = get_visible(session, who, request.params.dataset_id)
+    if entry.dataset.domain.org_id != who.org_id:
+        raise PermissionDenied(
+            "only the organization that holds a dataset may profile it", code="forbidden.owner"
+        )
+    return entry
 
 
 def _visible(who: Principal) -> Select[Job]:

@@ -2,7 +2,7 @@
 
 Each worker process opens its own engine here (never inherited across a fork) and runs Celery
 with the solo pool: one step at a time per process; scale out by starting more processes.
-The coordinator also runs the reaper on a timer thread.
+The coordinator also runs the reaper and the ledger checkpointer on a timer thread.
 """
 
 from __future__ import annotations
@@ -20,20 +20,24 @@ from sandbox.domains.store import DomainStore
 from sandbox.jobs import coordinator, runner, tasks
 from sandbox.jobs.celery_app import CeleryEnqueuer, make_celery
 from sandbox.jobs.queue import COORDINATOR_QUEUE, domain_queue
-from sandbox.keys import load_public_key
+from sandbox.keys import load_or_create_private_key, load_public_key
 from sandbox.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def _reaper(settings: Settings, rt: tasks.WorkerRuntime, stop: threading.Event) -> None:
+def _housekeeping(settings: Settings, rt: tasks.WorkerRuntime, stop: threading.Event) -> None:
+    """The coordinator's timer: reap what lost workers left, and sign ledger checkpoints."""
+    ledger_key = load_or_create_private_key(settings.ledger_key_path)
     while not stop.wait(settings.reaper_interval_seconds):
         try:
             out = coordinator.reap_once(rt.factory, rt.enqueuer, settings, utcnow)
             if out.steps:
                 log.info("reaper re-queued %d step(s)", len(out.steps))
+            coordinator.checkpoint_once(rt.factory, ledger_key, settings, utcnow)
         except Exception:
-            log.exception("reaper cycle failed; will retry")
+            # A DB or broker hiccup must not end the loop; the next cycle retries.
+            log.exception("housekeeping cycle failed; will retry")
 
 
 def run_worker(settings: Settings, *, coordinator_role: bool, domain: str | None) -> None:
@@ -64,7 +68,10 @@ def run_worker(settings: Settings, *, coordinator_role: bool, domain: str | None
     if coordinator_role:
         queues.append(COORDINATOR_QUEUE)
         threading.Thread(
-            target=_reaper, args=(settings, rt, threading.Event()), name="reaper", daemon=True
+            target=_housekeeping,
+            args=(settings, rt, threading.Event()),
+            name="housekeeping",
+            daemon=True,
         ).start()
     name = domain or "coordinator"
     app.worker_main(

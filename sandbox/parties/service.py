@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sandbox.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from sandbox.ledger.log import SYSTEM, Actor, append
 from sandbox.parties import passwords
 from sandbox.parties.models import ApiToken, Organization, User, UserSession
 from sandbox.parties.principal import Principal
@@ -30,6 +31,16 @@ def create_organization(
     org = Organization(slug=slug, name=name, kind=kind.value, created_at=now)
     session.add(org)
     session.flush()
+    append(
+        session,
+        actor=SYSTEM,
+        action="org.created",
+        object_type="organization",
+        object_id=slug,
+        params={"slug": slug, "name": name, "kind": kind.value},
+        details={"kind": kind.value},
+        now=now,
+    )
     return org
 
 
@@ -61,6 +72,16 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    append(
+        session,
+        actor=SYSTEM,
+        action="user.created",
+        object_type="user",
+        object_id=username,
+        params={"username": username, "org": org.slug, "role": role.value},
+        details={"org": org.slug, "role": role.value},
+        now=now,
+    )
     return user
 
 
@@ -76,20 +97,40 @@ def login(session: Session, *, username: str, password: str, now: dt.datetime) -
     failed = NotAuthenticated("wrong username or password", code="auth.failed")
     if user is None or not user.active:
         passwords.verify_password(None, password)
+        # The typed name only as a digest: people sometimes type a password into it.
+        _record_login(session, None, "unknown_user", username, now)
         raise failed
     if user.locked_until is not None and user.locked_until > now:
+        _record_login(session, user, "locked", username, now)
         raise NotAuthenticated("too many failed logins; try again in a minute", code="auth.locked")
     if not passwords.verify_password(user.password_hash, password):
         user.failed_logins += 1
         if user.failed_logins >= LOCK_AFTER_FAILURES:
             user.locked_until = now + LOCK_FOR
             user.failed_logins = 0
+        _record_login(session, user, "bad_password", username, now)
         raise failed
     user.failed_logins = 0
     user.locked_until = None
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
+    _record_login(session, user, None, username, now)
     return LoginOutcome(Principal.of(user), _open_session(session, user, now))
+
+
+def _record_login(
+    session: Session, user: User | None, failure: str | None, typed: str, now: dt.datetime
+) -> None:
+    append(
+        session,
+        actor=Actor(user.username, user.org.slug) if user is not None else SYSTEM,
+        action="auth.login" if failure is None else "auth.login_failed",
+        object_type="user",
+        object_id=user.username if user is not None else "?",
+        params={"username": typed[:256]},
+        details={} if failure is None else {"reason": failure},
+        now=now,
+    )
 
 
 def _open_session(session: Session, user: User, now: dt.datetime) -> str:
@@ -120,10 +161,23 @@ def principal_for_session(session: Session, secret: str, *, now: dt.datetime) ->
 
 
 def logout(session: Session, secret: str, *, now: dt.datetime) -> None:
-    session.execute(
-        update(UserSession)
+    row = session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
         .where(UserSession.token_hash == digest(secret), UserSession.revoked_at.is_(None))
-        .values(revoked_at=now)
+    ).first()
+    if row is None:
+        return
+    user_session, user = row
+    user_session.revoked_at = now
+    append(
+        session,
+        actor=Actor(user.username, user.org.slug),
+        action="auth.logout",
+        object_type="user",
+        object_id=user.username,
+        params={"session": str(user_session.id)},
+        now=now,
     )
 
 
@@ -142,6 +196,16 @@ def change_password(
         update(UserSession)
         .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
         .values(revoked_at=now)
+    )
+    append(
+        session,
+        actor=Actor.of(who),
+        action="auth.password_changed",
+        object_type="user",
+        object_id=who.username,
+        params={},
+        details={"sessions_revoked": True},
+        now=now,
     )
     return _open_session(session, user, now)
 
@@ -173,6 +237,15 @@ def create_token(session: Session, who: Principal, *, name: str, now: dt.datetim
     )
     session.add(token)
     session.flush()
+    append(
+        session,
+        actor=Actor.of(who),
+        action="token.created",
+        object_type="api_token",
+        object_id=str(token.id),
+        params={"name": name},
+        now=now,
+    )
     return NewToken(token, secret)
 
 
@@ -192,6 +265,15 @@ def revoke_token(session: Session, who: Principal, token_id: UUID, *, now: dt.da
         raise NotFound("no such token", code="token.not_found")
     if token.revoked_at is None:
         token.revoked_at = now
+        append(
+            session,
+            actor=Actor.of(who),
+            action="token.revoked",
+            object_type="api_token",
+            object_id=str(token.id),
+            params={},
+            now=now,
+        )
 
 
 def principal_for_token(session: Session, secret: str, *, now: dt.datetime) -> Principal | None:

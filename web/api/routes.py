@@ -25,7 +25,7 @@ from web.api.spec import openapi_document, operation
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def _out(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+def shaped(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     """Validate what leaves against the documented schema."""
     return model.model_validate(data).model_dump(mode="json", by_alias=True)
 
@@ -64,15 +64,15 @@ def _token(token: ApiToken) -> dict[str, Any]:
     }
 
 
-def _who() -> Principal:
+def caller() -> Principal:
     return ctx.api_principal()
 
 
 @operation(bp, "GET", "/me", summary="Who this token belongs to", response=s.Me)
 def me() -> Any:
-    who = _who()
+    who = caller()
     org = parties.organization_of(ctx.db(), who)
-    return _out(
+    return shaped(
         s.Me,
         {
             "username": who.username,
@@ -85,18 +85,18 @@ def me() -> Any:
 
 @operation(bp, "GET", "/organizations", summary="Organizations you may see", response=s.OrgList)
 def organizations() -> Any:
-    who = _who()
+    who = caller()
     query = select(Organization).order_by(Organization.kind, Organization.slug)
     if not who.oversees_all:
         query = query.where(Organization.id == who.org_id)
-    return _out(s.OrgList, {"organizations": [_org(o) for o in ctx.db().scalars(query)]})
+    return shaped(s.OrgList, {"organizations": [_org(o) for o in ctx.db().scalars(query)]})
 
 
 @operation(bp, "GET", "/domains", summary="Data domains you may see", response=s.DomainList)
 def domains() -> Any:
-    who = _who()
+    who = caller()
     rows = visible_domains(ctx.db(), who)
-    return _out(s.DomainList, {"domains": [{"name": d.name, "owner": _org(d.org)} for d in rows]})
+    return shaped(s.DomainList, {"domains": [{"name": d.name, "owner": _org(d.org)} for d in rows]})
 
 
 @operation(
@@ -107,16 +107,16 @@ def domains() -> Any:
     response=s.DatasetList,
 )
 def datasets() -> Any:
-    who = _who()
+    who = caller()
     entries = catalog.visible_datasets(ctx.db(), who)
-    return _out(s.DatasetList, {"datasets": [e.to_json() for e in entries]})
+    return shaped(s.DatasetList, {"datasets": [e.to_json() for e in entries]})
 
 
 @operation(bp, "GET", "/datasets/{dataset_id}", summary="One catalog entry", response=s.DatasetOut)
 def dataset(dataset_id: str) -> Any:
-    who = _who()
+    who = caller()
     entry = catalog.get_visible(ctx.db(), who, _uuid(dataset_id, "dataset"))
-    return _out(s.DatasetOut, entry.to_json())
+    return shaped(s.DatasetOut, entry.to_json())
 
 
 @operation(
@@ -128,7 +128,7 @@ def dataset(dataset_id: str) -> Any:
     query=(("status", "string"), ("limit", "integer")),
 )
 def list_jobs() -> Any:
-    who = _who()
+    who = caller()
     state = request.args.get("status")
     if state is not None and state not in {s.value for s in JobState}:
         raise InvalidInput(
@@ -143,36 +143,36 @@ def list_jobs() -> Any:
             f"limit must be a whole number from 1 to {jobs.MAX_LIST}", code="invalid_query"
         )
     rows = jobs.visible_jobs(ctx.db(), who, limit=int(limit_text), state=state)
-    return _out(s.JobList, {"jobs": [jobs.job_to_json(j) for j in rows]})
+    return shaped(s.JobList, {"jobs": [jobs.job_to_json(j) for j in rows]})
 
 
 @operation(
     bp, "POST", "/jobs", summary="Submit a job", request=JobRequest, response=s.JobOut, status=202
 )
 def submit_job() -> Any:
-    who = _who()
+    who = caller()
     job_request = _body(JobRequest)
     session = ctx.db()
     job = jobs.submit(session, who, job_request, signer=ctx.signer(), now=ctx.now())
     body = jobs.job_to_json(job)
     session.commit()
     ctx.enqueuer().advance_job(JobId(job.id))  # only after commit
-    return _out(s.JobOut, body), 202
+    return shaped(s.JobOut, body), 202
 
 
 @operation(
     bp, "GET", "/jobs/{job_id}", summary="A job's status, progress and result", response=s.JobOut
 )
 def get_job(job_id: str) -> Any:
-    who = _who()
+    who = caller()
     job = jobs.get_visible_job(ctx.db(), who, _uuid(job_id, "job"))
-    return _out(s.JobOut, jobs.job_to_json(job))
+    return shaped(s.JobOut, jobs.job_to_json(job))
 
 
 @operation(bp, "GET", "/tokens", summary="Your API tokens", response=s.TokenList)
 def list_tokens() -> Any:
-    who = _who()
-    return _out(s.TokenList, {"tokens": [_token(t) for t in parties.list_tokens(ctx.db(), who)]})
+    who = caller()
+    return shaped(s.TokenList, {"tokens": [_token(t) for t in parties.list_tokens(ctx.db(), who)]})
 
 
 @operation(
@@ -185,18 +185,18 @@ def list_tokens() -> Any:
     status=201,
 )
 def create_token() -> Any:
-    who = _who()
+    who = caller()
     body = _body(s.TokenCreate)
     new = parties.create_token(ctx.db(), who, name=body.name, now=ctx.now())
     ctx.db().commit()
-    return _out(s.TokenCreated, {"token": _token(new.token), "secret": new.secret}), 201
+    return shaped(s.TokenCreated, {"token": _token(new.token), "secret": new.secret}), 201
 
 
 @operation(
     bp, "DELETE", "/tokens/{token_id}", summary="Revoke an API token", response=None, status=204
 )
 def revoke_token(token_id: str) -> Any:
-    who = _who()
+    who = caller()
     parties.revoke_token(ctx.db(), who, _uuid(token_id, "token"), now=ctx.now())
     ctx.db().commit()
     return "", 204

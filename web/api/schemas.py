@@ -144,3 +144,41 @@ class TokenCreated(_Out):
 
 
 __all__ = ["JobRequest", "ProfileParams"]
+
+
+class CheckpointOut(_Out):
+    tree_size: int
+    root_hash: str
+    time: str
+    key_id: str
+    body: str = Field(description="The signed bytes (UTF-8 canonical JSON).")
+    signature: str = Field(description="Ed25519 over body, standard base64.")
+    public_key_pem: str
+
+
+class LedgerEntryOut(_Out):
+    index: int
+    leaf_hash: str
+    raw: str = Field(description="Exactly the bytes that were hashed (UTF-8).")
+    entry: dict[str, Any]
+
+
+class LedgerEntries(_Out):
+    size: int
+    entries: list[LedgerEntryOut]
+
+
+class InclusionProof(_Out):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    path: list[str]
+    root_hash: str
+
+
+class ConsistencyProof(_Out):
+    first: int
+    second: int
+    first_root: str
+    second_root: str
+    path: list[str]
