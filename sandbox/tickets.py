@@ -174,3 +174,13 @@ class TicketSigner:
             now=now,
             ttl_seconds=self.ttl_seconds,
         )
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """A ticket's claims WITHOUT verification: for display and audit traces only, never for a
+    decision. Empty when the ticket cannot be decoded."""
+    try:
+        claims = json.loads(_unb64(token.split(".")[0]))
+    except (ValueError, IndexError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}

@@ -48,7 +48,8 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    path = request.path
+    return path.startswith(("/api/", "/audit/data/")) or path == "/healthz"
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
