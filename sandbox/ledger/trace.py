@@ -110,7 +110,8 @@ def _authority(t: JobTrace, ticket_key: Ed25519PublicKey) -> list[Check]:
     submitted = _by_action(t, "job.submitted")
     by_org = [e for e in submitted if e["actor"]["org"] == t.org_slug]
     checks.append(
-        Check("authority", 
+        Check(
+            "authority",
             "submission recorded",
             bool(by_org),
             f"job.submitted by {t.org_slug}" if by_org else "no job.submitted entry",
@@ -135,7 +136,8 @@ def _authority(t: JobTrace, ticket_key: Ed25519PublicKey) -> list[Check]:
             signed = False
         same = recorded.get(str(step.id)) == digest(step.ticket.encode())
         checks.append(
-            Check("authority", 
+            Check(
+                "authority",
                 f"ticket of step {step.seq}",
                 signed and same,
                 "signed by the ticket authority for this job, step, domain and action; digest as "
@@ -153,7 +155,8 @@ def _authority(t: JobTrace, ticket_key: Ed25519PublicKey) -> list[Check]:
         e for e in _by_action(t, "dataset.registered") if e["details"].get("version") == version
     ]
     checks.append(
-        Check("authority", 
+        Check(
+            "authority",
             "dataset registration recorded",
             bool(registered),
             f"version {version}" if registered else "no dataset.registered entry",
@@ -164,13 +167,16 @@ def _authority(t: JobTrace, ticket_key: Ed25519PublicKey) -> list[Check]:
 
 def _transcript(t: JobTrace) -> list[Check]:
     if t.job.state != JobState.SUCCEEDED:
-        return [Check("transcript", "transcript", True, f"job {t.job.state}: no result was released")]
+        return [
+            Check("transcript", "transcript", True, f"job {t.job.state}: no result was released")
+        ]
     completed = {
         e["object"]["id"]: e["details"].get("result_digest")
         for e in _by_action(t, "step.completed")
     }
     checks = [
-        Check("transcript", 
+        Check(
+            "transcript",
             f"result of step {s.seq}",
             completed.get(str(s.id)) == digest(s.result_json),
             "matches the digest in step.completed",
@@ -182,7 +188,8 @@ def _transcript(t: JobTrace) -> list[Check]:
         t.job.result_json
     )
     checks.append(
-        Check("transcript", 
+        Check(
+            "transcript",
             "released result",
             ok,
             "matches the digest in result.released" if ok else "no matching result.released entry",
@@ -198,7 +205,11 @@ def _included(session: Session, t: JobTrace, ledger_key: Ed25519PublicKey) -> li
     try:
         checkpoint = verify_checkpoint(ledger_key, ledger.signed(row))
     except CheckpointError:
-        return [Check("inclusion", "inclusion", False, "the latest checkpoint's signature does not verify")]
+        return [
+            Check(
+                "inclusion", "inclusion", False, "the latest checkpoint's signature does not verify"
+            )
+        ]
     hashes = ledger.leaves(session, checkpoint.tree_size)
     root = bytes.fromhex(checkpoint.root_hash)
     covered = [e for e in t.entries if e.index < checkpoint.tree_size]
@@ -215,7 +226,11 @@ def _included(session: Session, t: JobTrace, ledger_key: Ed25519PublicKey) -> li
     detail = f"{len(covered)} entries proven in the tree of size {checkpoint.tree_size}" + (
         f"; {pending} newer than the checkpoint" if pending else ""
     )
-    return [Check("inclusion", "inclusion", not bad, detail if not bad else f"entries {bad} not included")]
+    return [
+        Check(
+            "inclusion", "inclusion", not bad, detail if not bad else f"entries {bad} not included"
+        )
+    ]
 
 
 def inspect(
