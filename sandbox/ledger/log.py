@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from sandbox.errors import InvalidInput
+from sandbox.errors import InvalidInput, SandboxError
 from sandbox.ledger import merkle
 from sandbox.ledger.checkpoint import SignedCheckpoint, sign_checkpoint
 from sandbox.ledger.entry import make_entry
@@ -117,16 +117,40 @@ def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:
     )
 
 
+class LedgerTampered(SandboxError):
+    code = "ledger.tampered"
+
+
 def checkpoint(session: Session, key: Ed25519PrivateKey, *, now: dt.datetime) -> LedgerCheckpoint:
-    """Sign the current tree, unless the latest checkpoint already covers it."""
+    """Sign the current tree, unless the latest checkpoint already covers it.
+
+    Never signs over tampering: leaf hashes are recomputed from the stored bodies, each entry
+    must chain to the one before it, and the last signed root must still hold for its prefix.
+    """
     latest = latest_checkpoint(session)
     current = size(session)
     if latest is not None and latest.tree_size == current:
         return latest
-    signed = sign_checkpoint(
-        key, tree_size=current, root_hash=merkle.root(leaves(session, current)), now=now
-    )
+    hashes = _recomputed_leaves(session, current)
+    if latest is not None and merkle.root(hashes[: latest.tree_size]).hex() != latest.root_hash:
+        raise LedgerTampered(
+            f"the stored entries no longer match checkpoint {latest.tree_size}; refusing to sign"
+        )
+    signed = sign_checkpoint(key, tree_size=current, root_hash=merkle.root(hashes), now=now)
     return _store(session, signed, current, now)
+
+
+def _recomputed_leaves(session: Session, tree_size: int) -> list[bytes]:
+    hashes: list[bytes] = []
+    for index, body in session.execute(
+        select(LedgerEntry.index, LedgerEntry.body).order_by(LedgerEntry.index).limit(tree_size)
+    ):
+        parsed = json.loads(body)
+        prev = hashes[-1].hex() if hashes else ""
+        if index != len(hashes) or parsed.get("index") != index or parsed.get("prev") != prev:
+            raise LedgerTampered(f"ledger entry {len(hashes)} is out of chain; refusing to sign")
+        hashes.append(merkle.leaf_hash(body))
+    return hashes
 
 
 def checkpoint_if_due(

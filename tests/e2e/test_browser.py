@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, need
-from tests.e2e.live import LiveDemo, live_demo
+from tests.conftest import ROOT, need, wait_for
+from tests.e2e.live import Browser, LiveDemo, live_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -89,4 +89,66 @@ def test_provider_profiles_a_dataset_from_the_browser(browser: Any, demo: LiveDe
     rows = page.text_content("[data-field=result]") or ""
     assert '"rows"' in rows and '"completeness"' in rows
     page.screenshot(path=str(ARTIFACTS / "job-market-profile.png"), full_page=True)
+    page.close()
+
+
+def test_auditor_verifies_the_demo_ledger_in_the_browser_and_offline(
+    browser: Any, demo: LiveDemo, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    # A finished job to inspect, whatever ran before this test.
+    social = next(a for a in demo.accounts if a["username"] == "social-cdo")
+    api = Browser(demo.url)
+    listing = api.api("/api/v1/datasets", social["token"])[1]
+    dataset = next(d for d in listing["datasets"] if d["domain"] == "social")
+    status, job = api.api(
+        "/api/v1/jobs",
+        social["token"],
+        {"kind": "dataset.profile", "params": {"dataset_id": dataset["id"]}},
+    )
+    assert status == 202
+    wait_for(
+        lambda: api.api(f"/api/v1/jobs/{job['id']}", social["token"])[1]["status"] == "succeeded",
+        timeout=60,
+        what="a job to inspect",
+    )
+
+    page = _sign_in(browser, demo, "auditor")
+    page.goto(demo.url + "/audit")
+    page.click("#verify-log")
+    page.wait_for_selector("#verify-result.ok, #verify-result.bad", timeout=60_000)
+    verdict = page.text_content("#verify-result") or ""
+    assert verdict.startswith("Verified in this browser"), verdict
+    page.screenshot(path=str(ARTIFACTS / "audit-console.png"), full_page=True)
+
+    page.click("tbody tr:last-child td a")  # the oldest entry on the page
+    page.click("#verify-inclusion")
+    page.wait_for_selector("#inclusion-result.ok, #inclusion-result.bad", timeout=30_000)
+    assert (page.text_content("#inclusion-result") or "").startswith("Included")
+
+    page.goto(demo.url + "/audit")
+    page.fill("input[name=n]", "3")
+    page.click("text=Start inspection")
+    page.wait_for_url("**/audit/inspections")
+    verdicts = page.locator("[data-testid=inspection-verdict]").all_text_contents()
+    assert verdicts and all(v.strip() == "pass" for v in verdicts), verdicts
+
+    page.goto(demo.url + "/audit")
+    with page.expect_download() as download:
+        page.click("text=Export the ledger")
+    archive = tmp_path / "evidence.zip"
+    download.value.save_as(archive)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "web.cli", "audit", "verify", str(tmp_path / "ledger")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("OK:"), result.stderr
     page.close()
