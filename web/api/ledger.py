@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import request
-
 from sandbox.errors import InvalidInput, NotFound
 from sandbox.keys import key_id, public_pem
 from sandbox.ledger import log as ledger
@@ -19,19 +17,7 @@ from web import context as ctx
 from web.api import schemas as s
 from web.api.routes import bp, caller, shaped
 from web.api.spec import operation
-
-MAX_NUMBER_DIGITS = 12
-
-
-def _number(name: str, *, default: int | None = None) -> int:
-    text = request.args.get(name)
-    if text is None:
-        if default is None:
-            raise InvalidInput(f"query parameter {name} is required", code="invalid_query")
-        return default
-    if not (text.isascii() and text.isdigit() and len(text) <= MAX_NUMBER_DIGITS):
-        raise InvalidInput(f"{name} must be a whole number", code="invalid_query")
-    return int(text)
+from web.params import query_int
 
 
 def _overseer() -> None:
@@ -94,8 +80,8 @@ def ledger_sign_checkpoint() -> Any:
 def ledger_entries() -> Any:
     _overseer()
     size = ledger.size(ctx.db())
-    start = _number("start", default=0)
-    end = min(_number("end", default=start + ledger.MAX_PAGE), size)
+    start = query_int("start", default=0)
+    end = min(query_int("end", default=start + ledger.MAX_PAGE), size)
     if start > size or end < start or end - start > ledger.MAX_PAGE:
         raise InvalidInput(
             f"need 0 <= start <= end <= {size} and at most {ledger.MAX_PAGE} entries",
@@ -129,7 +115,7 @@ def ledger_entries() -> Any:
 )
 def ledger_inclusion() -> Any:
     _overseer()
-    proof = ledger.inclusion(ctx.db(), _number("index"), _number("tree_size"))
+    proof = ledger.inclusion(ctx.db(), query_int("index"), query_int("tree_size"))
     return shaped(s.InclusionProof, proof)
 
 
@@ -143,5 +129,5 @@ def ledger_inclusion() -> Any:
 )
 def ledger_consistency() -> Any:
     _overseer()
-    proof = ledger.consistency(ctx.db(), _number("first"), _number("second"))
+    proof = ledger.consistency(ctx.db(), query_int("first"), query_int("second"))
     return shaped(s.ConsistencyProof, proof)

@@ -21,6 +21,7 @@ from sandbox.parties.principal import Principal
 from web import context as ctx
 from web.api import schemas as s
 from web.api.spec import openapi_document, operation
+from web.params import query_int
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -134,15 +135,12 @@ def list_jobs() -> Any:
         raise InvalidInput(
             "status must be one of queued, running, succeeded, failed", code="invalid_query"
         )
-    limit_text = request.args.get("limit", "50")
-    # ASCII digits only, and few: str.isdigit() accepts "²", which int() refuses.
-    if not (limit_text.isascii() and limit_text.isdigit() and len(limit_text) <= 6) or not (
-        1 <= int(limit_text) <= jobs.MAX_LIST
-    ):
+    limit = query_int("limit", default=50, max_digits=6)
+    if not 1 <= limit <= jobs.MAX_LIST:
         raise InvalidInput(
             f"limit must be a whole number from 1 to {jobs.MAX_LIST}", code="invalid_query"
         )
-    rows = jobs.visible_jobs(ctx.db(), who, limit=int(limit_text), state=state)
+    rows = jobs.visible_jobs(ctx.db(), who, limit=limit, state=state)
     return shaped(s.JobList, {"jobs": [jobs.job_to_json(j) for j in rows]})
 
 

@@ -26,6 +26,7 @@ from sandbox.ledger.models import LedgerEntry
 from sandbox.parties.roles import Role
 from web import context as ctx
 from web.api.ledger import checkpoint_json
+from web.params import query_int
 from web.ui.auth import login_required, who
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -60,11 +61,6 @@ def _date(name: str) -> dt.datetime | None:
         raise InvalidInput(f"{name} must be a date like 2026-11-22", code="invalid_query") from exc
 
 
-def _page() -> int:
-    text = request.args.get("page", "0")
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 7 else 0
-
-
 @bp.get("")
 @overseer_required
 def index() -> Any:
@@ -76,7 +72,7 @@ def index() -> Any:
         until=_date("until"),
         refusals=request.args.get("refusals") == "1",
     )
-    page = _page()
+    page = query_int("page", default=0, max_digits=6)
     rows, total = browse.search(ctx.db(), filters, page=page)
     latest = ledger.latest_checkpoint(ctx.db())
     return render_template(
@@ -185,8 +181,8 @@ def data_checkpoint() -> Any:
 @bp.get("/data/entries")
 @overseer_required
 def data_entries() -> Any:
-    start = _int_arg("start")
-    end = min(_int_arg("end"), start + ledger.MAX_PAGE)
+    start = query_int("start")
+    end = min(query_int("end"), start + ledger.MAX_PAGE)
     rows = ledger.entries(ctx.db(), start, end)
     return jsonify({"entries": [{"index": e.index, "raw": e.body.decode()} for e in rows]})
 
@@ -194,11 +190,4 @@ def data_entries() -> Any:
 @bp.get("/data/inclusion")
 @overseer_required
 def data_inclusion() -> Any:
-    return jsonify(ledger.inclusion(ctx.db(), _int_arg("index"), _int_arg("tree_size")))
-
-
-def _int_arg(name: str) -> int:
-    text = request.args.get(name, "")
-    if not (text.isascii() and text.isdigit() and len(text) <= 12):
-        raise InvalidInput(f"{name} must be a whole number", code="invalid_query")
-    return int(text)
+    return jsonify(ledger.inclusion(ctx.db(), query_int("index"), query_int("tree_size")))
