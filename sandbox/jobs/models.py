@@ -39,6 +39,9 @@ class Job(HasId, Base):
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
     submitted_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     params_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Opaque to the runtime: who authorized the job (e.g. "grant:<id>"), so that the layer
+    # that issued the authority can stop every job that depends on it.
+    authority: Mapped[str | None] = mapped_column(String(80), index=True)
     progress: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[dt.datetime]
     started_at: Mapped[dt.datetime | None]

@@ -20,7 +20,7 @@ from sandbox.jobs.kinds import DATASET_PROFILE
 from sandbox.jobs.models import Job, JobState, Step, StepState
 from sandbox.jobs.requests import JobRequest
 from sandbox.ledger.entry import digest
-from sandbox.ledger.log import Actor, append
+from sandbox.ledger.log import SYSTEM, Actor, append
 from sandbox.parties.principal import Principal
 from sandbox.parties.roles import Role
 from sandbox.tickets import DatasetRef, TicketSigner
@@ -191,3 +191,43 @@ def job_to_json(job: Job) -> dict[str, Any]:
             for s in job.steps
         ],
     }
+
+
+def stop_jobs(
+    session: Session, *, authorities: list[str], code: str, message: str, now: dt.datetime
+) -> list[Job]:
+    """Stop every unfinished job whose authority is in ``authorities``: its unfinished steps
+    fail at once, so queued ones can no longer be claimed and a running one's result is
+    discarded (completion needs a running step). Each stop is a ledger entry."""
+    if not authorities:
+        return []
+    stopped = list(
+        session.scalars(
+            select(Job).where(
+                Job.authority.in_(authorities),
+                Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+            )
+        )
+    )
+    for job in stopped:
+        for step in job.steps:
+            if step.state not in (StepState.SUCCEEDED.value, StepState.FAILED.value):
+                step.state = StepState.FAILED.value
+                step.error_code, step.error_message = code, message
+                step.finished_at, step.lease_owner, step.lease_expires_at = now, None, None
+        job.state = JobState.FAILED.value
+        job.error_code, job.error_message = code, message
+        job.finished_at = now
+        append(
+            session,
+            actor=SYSTEM,
+            action="job.stopped",
+            object_type="job",
+            object_id=str(job.id),
+            params={"authority": job.authority},
+            details={"reason": code, "authority": job.authority},
+            job_id=job.id,
+            now=now,
+        )
+    session.flush()
+    return stopped

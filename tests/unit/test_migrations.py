@@ -12,15 +12,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-import sandbox.db.models  # noqa: F401
 from sandbox.clock import utcnow
-from sandbox.db.base import Base
 from sandbox.db.engine import make_engine, make_session_factory
 from sandbox.db.migrate import alembic_config, current_revision
 from sandbox.keys import load_or_create_private_key
 from sandbox.ledger.log import SYSTEM, append, checkpoint
 from sandbox.platform import init
 from sandbox.settings import Settings
+from tests.all_models import METADATA
 
 
 def _check(settings: Settings) -> None:
@@ -31,7 +30,7 @@ def _check(settings: Settings) -> None:
         head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
         assert current_revision(engine) == head
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn), METADATA)
         assert diff == [], f"migrations and models differ: {diff}"
         _ledger_is_append_only(engine, settings)
     finally:

@@ -1,11 +1,14 @@
-"""Alembic environment: the URL comes from the caller's Config, never from the environment."""
+"""Alembic environment: the URL comes from the caller's Config, never from the environment.
+
+Upgrades need no model metadata. Autogeneration does, and receives it from the caller as
+``config.attributes["target_metadata"]``, so that this module (inside ``sandbox``) never
+imports the upper layers whose tables the migrations also create.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 
-import sandbox.db.models  # noqa: F401  (registers every table on Base.metadata)
-from sandbox.db.base import Base
 from sandbox.db.engine import make_engine
 
 config = context.config
@@ -15,7 +18,7 @@ connection = config.attributes.get("connection")
 def _run(conn: object) -> None:
     context.configure(
         connection=conn,  # type: ignore[arg-type]
-        target_metadata=Base.metadata,
+        target_metadata=config.attributes.get("target_metadata"),
         render_as_batch=True,  # SQLite alters tables by copy
         compare_type=True,
     )
