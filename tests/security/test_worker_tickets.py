@@ -113,9 +113,12 @@ def test_bad_ticket_is_refused_before_the_store_opens(
     world: World, monkeypatch: pytest.MonkeyPatch, make: Callable[[World, Step, str], str]
 ) -> None:
     opened: list[str] = []
-    monkeypatch.setitem(
-        actions.ACTIONS, "dataset.profile", lambda ctx: opened.append(ctx.domain) or {}
-    )  # type: ignore[func-returns-value]
+
+    def spy(ctx: actions.StepContext) -> dict[str, Any]:
+        opened.append(ctx.domain)
+        return {}
+
+    monkeypatch.setitem(actions.ACTIONS, "dataset.profile", spy)
     who, dataset_id = _tax_dataset(world)
     _, other_step = _submit(world, who, dataset_id)
     _, step = _submit(world, who, dataset_id)
