@@ -90,10 +90,11 @@ class Terms(BaseModel):
             and self.calls_per_day <= wider.calls_per_day
             and self.rows_per_call <= wider.rows_per_call
             and self.min_cohort >= wider.min_cohort
-            and (
-                wider.epsilon_budget is None
-                if self.epsilon_budget is None
-                else wider.epsilon_budget is not None
-                and self.epsilon_budget <= wider.epsilon_budget
-            )
+            and self._budget_within(wider)
         )
+
+    def _budget_within(self, wider: Terms) -> bool:
+        if self.epsilon_budget is None:
+            # No budget is narrower only if no numeric kind is left that would need one.
+            return wider.epsilon_budget is None or not any(k.allows_dp for k in self.kinds)
+        return wider.epsilon_budget is not None and self.epsilon_budget <= wider.epsilon_budget

@@ -72,7 +72,14 @@ def worker(ctx: click.Context, coordinator_role: bool, domain: str | None) -> No
 
     if not coordinator_role and domain is None:
         raise click.UsageError("pass --coordinator, --domain NAME, or both")
-    _guard(lambda: run_worker(_settings(ctx), coordinator_role=coordinator_role, domain=domain))
+    from grants.sweep import sweep
+
+    periodic = [sweep] if coordinator_role else []
+    _guard(
+        lambda: run_worker(
+            _settings(ctx), coordinator_role=coordinator_role, domain=domain, periodic=periodic
+        )
+    )
 
 
 def _guard(action: Callable[[], None]) -> None:
@@ -348,6 +355,47 @@ def _verdict(report: Any) -> None:
         return
     click.echo(f"FAILED: {report.problem}", err=True)
     raise SystemExit(1)
+
+
+@main.group()
+def voucher() -> None:
+    """Data-asset vouchers (数据资产凭证)."""
+
+
+@voucher.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The grant authority's public key (PEM); default this installation's.",
+)
+@click.pass_context
+def voucher_verify(ctx: click.Context, file: Path, key: Path | None) -> None:
+    """Check a voucher's signature and format offline, and print what it covers."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from grants.vouchers import verify_voucher
+    from sandbox.keys import load_public_key
+
+    if not file.is_file():
+        raise click.UsageError(f"{file} does not exist")
+    if key is not None:
+        public = load_pem_public_key(key.read_bytes())
+        if not isinstance(public, Ed25519PublicKey):
+            raise click.UsageError(f"{key} is not an Ed25519 public key")
+    else:
+        public = load_public_key(_settings(ctx).ticket_key_path)
+    try:
+        claims = verify_voucher(file.read_bytes(), public)
+    except SandboxError as exc:
+        click.echo(f"FAILED: {exc.message}", err=True)
+        raise SystemExit(1) from exc
+    click.echo(
+        f"OK: voucher for grant {claims.get('grant')} "
+        f"({claims.get('operator')}), issued {claims.get('issued_at')}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ from typing import Any
 import click
 from werkzeug.serving import make_server
 
+from grants.demo import seed_governance
 from sandbox.clock import utcnow
-from sandbox.db.engine import make_engine, make_session_factory
+from sandbox.db.engine import make_engine, make_session_factory, session_scope
 from sandbox.demo import seed as demo_seed
 from sandbox.demo.world import DATA_DOMAINS
 from sandbox.platform import init
@@ -111,6 +112,11 @@ def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterpris
         click.echo(f"Generating the demo world in {settings.data_dir} …")
         accounts = demo_seed.seed(
             factory, settings, now=utcnow(), enterprises=enterprises, say=click.echo
+        )
+        with session_scope(factory) as session:
+            seed_governance(session, now=utcnow())
+        click.echo(
+            "  governance: finance zone, a licensed operator, one approved grant, one pending"
         )
     workers = _Workers(settings)
     workers.start()

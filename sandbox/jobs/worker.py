@@ -7,11 +7,15 @@ The coordinator also runs the reaper and the ledger checkpointer on a timer thre
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.orm import Session
 
 from sandbox.clock import utcnow
 from sandbox.db.engine import make_engine, make_session_factory, session_scope
@@ -26,21 +30,36 @@ from sandbox.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _housekeeping(settings: Settings, rt: tasks.WorkerRuntime, stop: threading.Event) -> None:
-    """The coordinator's timer: reap what lost workers left, and sign ledger checkpoints."""
+Periodic = Callable[[Session, dt.datetime], object]
+
+
+def _housekeeping(
+    settings: Settings, rt: tasks.WorkerRuntime, stop: threading.Event, periodic: Sequence[Periodic]
+) -> None:
+    """The coordinator's timer: reap what lost workers left, run the sweeps the caller gave
+    (e.g. governance expiry), and sign ledger checkpoints."""
     ledger_key = load_or_create_private_key(settings.ledger_key_path)
     while not stop.wait(settings.reaper_interval_seconds):
         try:
             out = coordinator.reap_once(rt.factory, rt.enqueuer, settings, utcnow)
             if out.steps:
                 log.info("reaper re-queued %d step(s)", len(out.steps))
+            for task in periodic:
+                with session_scope(rt.factory) as session:
+                    task(session, utcnow())
             coordinator.checkpoint_once(rt.factory, ledger_key, settings, utcnow)
         except Exception:
             # A DB or broker hiccup must not end the loop; the next cycle retries.
             log.exception("housekeeping cycle failed; will retry")
 
 
-def run_worker(settings: Settings, *, coordinator_role: bool, domain: str | None) -> None:
+def run_worker(
+    settings: Settings,
+    *,
+    coordinator_role: bool,
+    domain: str | None,
+    periodic: Sequence[Periodic] = (),
+) -> None:
     if not coordinator_role and domain is None:
         raise ValueError("a worker serves the coordinator queue, a domain queue, or both")
     app = make_celery(settings)

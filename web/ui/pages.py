@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
+from grants import dashboard
 from sandbox import overview
 from sandbox.datasets import catalog
 from sandbox.errors import NotFound, SandboxError
@@ -45,8 +46,13 @@ def index() -> Any:
 def home() -> Any:
     me = who()
     view = overview.build(ctx.db(), me, now=ctx.now())
+    gov = dashboard.build(ctx.db(), me, now=ctx.now()) if me.role is Role.BUREAU_ADMIN else None
     return render_template(
-        HOME_TEMPLATES[me.role], me=me, view=view, min_completeness=overview.min_completeness
+        HOME_TEMPLATES[me.role],
+        me=me,
+        view=view,
+        gov=gov,
+        min_completeness=overview.min_completeness,
     )
 
 

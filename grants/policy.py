@@ -1,0 +1,244 @@
+"""The one policy function (DESIGN §3): may this computation run under this grant, now?
+
+:func:`decide` checks license, zone, grant, datasets, columns, kind, purpose, recipient, term,
+quotas and privacy budget, and returns every reason for a refusal, or the approved scope.
+:func:`authorize` turns a pass into job tickets signed by the grant authority, charges the
+grant's quotas and ε budget, and records the decision either way in the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from sqlalchemy.orm import Session
+
+from grants import catalog_review, licenses, zones
+from grants.grants import effective_state
+from grants.models import Grant, GrantState, GrantUsage
+from grants.terms import DatasetColumns, Kind, Terms
+from sandbox.datasets.models import Dataset
+from sandbox.errors import PermissionDenied
+from sandbox.ledger.entry import digest
+from sandbox.ledger.log import Actor, append
+from sandbox.parties.principal import Principal
+from sandbox.tickets import DatasetRef, TicketSigner
+
+
+@dataclass(frozen=True, slots=True)
+class Computation:
+    """A requested computation under a grant."""
+
+    grant_id: uuid.UUID
+    kind: Kind
+    datasets: tuple[DatasetColumns, ...]
+    purpose: str
+    recipient: str  # organization slug that receives the outputs
+    rows: int  # size of the requester's input
+    epsilon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Allowed:
+    grant: Grant
+    terms: Terms
+    versions: dict[uuid.UUID, int]  # dataset id -> current (reviewed) version
+    domains: dict[uuid.UUID, str]  # dataset id -> domain name
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStep:
+    step_id: uuid.UUID
+    domain: str
+    action: str
+    dataset_id: uuid.UUID | None  # the provider dataset this step reads, if any
+
+
+class PolicyRefusal(PermissionDenied):
+    """Raised by :func:`authorize` after the refusal has been written to the ledger."""
+
+    def __init__(self, reasons: tuple[Reason, ...]) -> None:
+        super().__init__("; ".join(r.message for r in reasons), code=reasons[0].code)
+        self.reasons = reasons
+        self.recorded = True
+
+
+def _usage(session: Session, grant_id: uuid.UUID, day: dt.date) -> GrantUsage:
+    row = session.get(GrantUsage, (grant_id, day))
+    if row is None:
+        row = GrantUsage(grant_id=grant_id, day=day, calls=0, rows=0)
+        session.add(row)
+    return row
+
+
+def decide(
+    session: Session, who: Principal, c: Computation, *, now: dt.datetime
+) -> Allowed | Refused:
+    reasons: list[Reason] = []
+
+    def no(code: str, message: str) -> None:
+        reasons.append(Reason(code, message))
+
+    grant = session.get(Grant, c.grant_id)
+    if grant is None or grant.operator_id != who.org_id:
+        return Refused((Reason("policy.no_grant", "no such grant for your organization"),))
+    lic = grant.license
+    state = licenses.effective_state(lic, now)
+    if state != "active" or not licenses.is_in_force(lic, now):
+        no(
+            f"policy.license_{state if state != 'active' else 'not_in_term'}",
+            f"the operating license is {state if state != 'active' else 'not in its term'}",
+        )
+    grant_state = effective_state(grant, now)
+    if grant_state != GrantState.APPROVED.value or grant.approved is None:
+        no(f"policy.grant_{grant_state}", f"the grant is {grant_state}")
+        return Refused(tuple(reasons))
+    terms = Terms.model_validate(grant.approved)
+    if now < terms.valid_from:
+        no("policy.grant_not_started", "the grant's term has not started")
+    if c.kind not in terms.kinds:
+        no("policy.kind_not_granted", f"the grant does not allow {c.kind.value}")
+    if c.purpose != terms.purpose:
+        no("policy.purpose", f"the grant's purpose is {terms.purpose}, not {c.purpose}")
+    if c.recipient not in terms.recipients:
+        no("policy.recipient", f"{c.recipient} is not a recipient named in the grant")
+    if c.rows > terms.rows_per_call:
+        no(
+            "policy.rows_per_call",
+            f"{c.rows} rows exceed the grant's {terms.rows_per_call} per call",
+        )
+    if c.rows <= 0:
+        no("policy.rows", "the requester's input is empty")
+    used = session.get(GrantUsage, (grant.id, now.date()))
+    if used is not None and used.calls >= terms.calls_per_day:
+        no("policy.quota_used", f"today's {terms.calls_per_day} calls are used up")
+    if c.epsilon is not None:
+        left = (terms.epsilon_budget or 0.0) - grant.epsilon_spent
+        if terms.epsilon_budget is None or c.epsilon > left + 1e-12:
+            no("policy.budget_used", f"ε {c.epsilon} exceeds the {max(left, 0.0):.3g} left")
+    versions: dict[uuid.UUID, int] = {}
+    domains: dict[uuid.UUID, str] = {}
+    for ask in c.datasets:
+        granted = terms.columns_of(ask.dataset_id)
+        if not granted:
+            no("policy.dataset_not_granted", f"dataset {ask.dataset_id} is not in the grant")
+            continue
+        outside = sorted(set(ask.columns) - granted)
+        if outside:
+            no("policy.column_not_granted", f"columns not in the grant: {', '.join(outside)}")
+        cls = catalog_review.classification(session, ask.dataset_id)
+        blocked = sorted(set(ask.columns) - catalog_review.grantable_columns(cls)) if cls else []
+        if cls is None:
+            no("policy.unreviewed", f"dataset {ask.dataset_id}'s current version is not reviewed")
+        elif blocked:
+            no("policy.column_blocked", f"columns no longer grantable: {', '.join(blocked)}")
+        if lic.zone_id not in zones.zone_of_dataset(session, ask.dataset_id):
+            no("policy.outside_zone", f"dataset {ask.dataset_id} is not in the license's zone")
+        dataset = session.get(Dataset, ask.dataset_id)
+        if dataset is not None and cls is not None:
+            versions[ask.dataset_id] = cls.version
+            domains[ask.dataset_id] = dataset.domain.name
+    if reasons:
+        return Refused(tuple(reasons))
+    return Allowed(grant, terms, versions, domains)
+
+
+def authorize(
+    session: Session,
+    who: Principal,
+    c: Computation,
+    *,
+    job_id: uuid.UUID,
+    steps: list[PlannedStep],
+    signer: TicketSigner,
+    now: dt.datetime,
+) -> dict[uuid.UUID, str]:
+    """Tickets (by step id) for an allowed computation, with quotas and ε charged; or a
+    :class:`PolicyRefusal` raised after the refusal, with every reason, is in the ledger."""
+    decision = decide(session, who, c, now=now)
+    params = {
+        "grant": str(c.grant_id),
+        "kind": c.kind.value,
+        "purpose": c.purpose,
+        "recipient": c.recipient,
+        "rows": c.rows,
+        "epsilon": c.epsilon,
+        "datasets": [d.model_dump(mode="json") for d in c.datasets],
+    }
+    if isinstance(decision, Refused):
+        _refuse(session, who, c, params, decision, now)
+    tickets: dict[uuid.UUID, str] = {}
+    for step in steps:
+        cols = next((d.columns for d in c.datasets if d.dataset_id == step.dataset_id), ())
+        refs = (
+            (DatasetRef(id=str(step.dataset_id), version=decision.versions[step.dataset_id]),)
+            if step.dataset_id is not None
+            else ()
+        )
+        tickets[step.step_id] = signer.sign(
+            job=str(job_id),
+            step=str(step.step_id),
+            domain=step.domain,
+            action=step.action,
+            datasets=refs,
+            columns=tuple(cols),
+            now=now,
+        )
+    usage = _usage(session, decision.grant.id, now.date())
+    usage.calls += 1
+    usage.rows += c.rows
+    if c.epsilon is not None:
+        decision.grant.epsilon_spent += c.epsilon
+    append(
+        session,
+        actor=Actor.of(who),
+        action="policy.allowed",
+        object_type="grant",
+        object_id=str(c.grant_id),
+        params=params,
+        job_id=job_id,
+        details={
+            "kind": c.kind.value,
+            "recipient": c.recipient,
+            "rows": c.rows,
+            "epsilon": c.epsilon,
+            "job": str(job_id),
+            "tickets": {str(k): digest(v.encode()) for k, v in tickets.items()},
+        },
+        now=now,
+    )
+    return tickets
+
+
+def _refuse(
+    session: Session,
+    who: Principal,
+    c: Computation,
+    params: dict[str, Any],
+    decision: Refused,
+    now: dt.datetime,
+) -> NoReturn:
+    append(
+        session,
+        actor=Actor.of(who),
+        action="policy.refused",
+        object_type="grant",
+        object_id=str(c.grant_id),
+        params=params,
+        details={"kind": c.kind.value, "reasons": [r.code for r in decision.reasons]},
+        now=now,
+    )
+    raise PolicyRefusal(decision.reasons)
