@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, enqueuer: Enqueuer | None = None) -> Flask
     csrf.init_app(app)
     errors.register(app)
 
+    from web.api import governance as _governance_routes  # noqa: F401  (registers on api_bp)
     from web.api import ledger as _ledger_routes  # noqa: F401  (registers on api_bp)
     from web.api.routes import bp as api_bp
     from web.ui import register as register_ui

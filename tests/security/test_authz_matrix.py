@@ -9,6 +9,7 @@ that the existence of another organization's objects is not revealed.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from grants import catalog_review, grants, licenses, purposes, zones
+from grants.terms import DatasetColumns, Kind, Terms
 from sandbox.clock import utcnow
+from sandbox.datasets.catalog import get_visible
 from sandbox.datasets.models import Dataset
 from sandbox.db.engine import session_scope
 from sandbox.domains.models import Domain
@@ -27,7 +31,7 @@ from sandbox.jobs import service as jobs
 from sandbox.jobs.requests import JobRequest, ProfileParams
 from sandbox.keys import load_or_create_private_key
 from sandbox.parties import service as parties
-from sandbox.parties.models import User
+from sandbox.parties.models import Organization, User
 from sandbox.parties.principal import Principal
 from sandbox.tickets import TicketSigner
 from tests.conftest import DEMO_USERNAMES, RecordingEnqueuer, World, auth
@@ -58,12 +62,121 @@ class Ids:
     tax_job: str
     spare_token: dict[str, str]  # username -> id of a second, unused token of that user
     revoked_secret: str
+    gov: Governance
+
+
+@dataclass(frozen=True)
+class Governance:
+    """Made through the governance services: the tax dataset reviewed and in a finance zone,
+    an empty spare zone, a purpose, the operator licensed in the finance zone, and two grants
+    on tax data (one pending, one approved by the bureau and the tax CDO)."""
+
+    zone: str
+    spare_zone: str
+    license: str
+    pending_grant: str
+    approved_grant: str
+    operator_org: str
+    terms: dict[str, Any]  # JSON of terms the operator may apply for again
+    license_term: dict[str, str]
+    market_review: dict[str, Any]  # a review body for the (unreviewed) market dataset
+    check: dict[str, Any]  # a computation the approved grant allows
 
 
 def _principal(session: Any, username: str) -> Principal:
     user = session.scalar(select(User).where(User.username == username))
     assert user is not None, username
     return Principal.of(user)
+
+
+def _declared_review(session: Any, who: Principal, dataset_id: uuid.UUID) -> dict[str, Any]:
+    """A review that confirms what the provider declared."""
+    schema = get_visible(session, who, dataset_id).schema
+    return {
+        "openness": schema.openness.value,
+        "grade": schema.grade.value,
+        "sensitivities": {c.name: c.sensitivity.value for c in schema.columns},
+        "note": "",
+    }
+
+
+def _governance(session: Any, dataset: dict[str, uuid.UUID], now: dt.datetime) -> Governance:
+    bureau = _principal(session, "bureau")
+    operator = _principal(session, "operator")
+    zone = zones.create_zone(
+        session, bureau, slug="matrix-finance", name="Finance zone", description="", now=now
+    )
+    spare = zones.create_zone(
+        session, bureau, slug="matrix-spare", name="Spare zone", description="", now=now
+    )
+    purposes.add_purpose(session, bureau, code="sme.credit", label="SME credit", now=now)
+    tax = dataset["tax"]
+    review = _declared_review(session, bureau, tax)
+    catalog_review.review(
+        session,
+        bureau,
+        tax,
+        openness=review["openness"],
+        grade=review["grade"],
+        sensitivities=review["sensitivities"],
+        note="",
+        now=now,
+    )
+    zones.add_dataset(session, bureau, zone.id, tax, now=now)
+    term = {
+        "valid_from": (now - dt.timedelta(days=1)).isoformat(),
+        "valid_until": (now + dt.timedelta(days=365)).isoformat(),
+    }
+    lic = licenses.apply(
+        session,
+        operator,
+        zone_id=zone.id,
+        scope="SME credit checks",
+        qualifications="Level-3 protection",
+        valid_from=dt.datetime.fromisoformat(term["valid_from"]),
+        valid_until=dt.datetime.fromisoformat(term["valid_until"]),
+        now=now,
+    )
+    licenses.issue(session, bureau, lic.id, now=now)
+    terms = Terms(
+        datasets=(DatasetColumns(dataset_id=tax, columns=("credit_code", "tax_credit_grade")),),
+        kinds=(Kind.LOOKUP,),
+        purpose="sme.credit",
+        recipients=("bank-a",),
+        valid_from=now,
+        valid_until=now + dt.timedelta(days=30),
+        calls_per_day=100,
+        rows_per_call=1000,
+    )
+
+    def apply() -> uuid.UUID:
+        grant = grants.apply(
+            session, operator, license_id=lic.id, terms=terms, justification="checks", now=now
+        )
+        return grant.id
+
+    pending, approved = apply(), apply()
+    for reviewer in ("bureau", "tax-cdo"):
+        grants.review(session, _principal(session, reviewer), approved, decision="approve", now=now)
+    org = session.scalar(select(Organization.id).where(Organization.slug == "operator"))
+    return Governance(
+        zone=str(zone.id),
+        spare_zone=str(spare.id),
+        license=str(lic.id),
+        pending_grant=str(pending),
+        approved_grant=str(approved),
+        operator_org=str(org),
+        terms=terms.model_dump(mode="json"),
+        license_term=term,
+        market_review=_declared_review(session, bureau, dataset["market"]),
+        check={
+            "kind": "lookup",
+            "datasets": [{"dataset_id": str(tax), "columns": ["credit_code"]}],
+            "purpose": "sme.credit",
+            "recipient": "bank-a",
+            "rows": 10,
+        },
+    )
 
 
 def _dataset_id(session: Any, domain: str) -> uuid.UUID:
@@ -108,7 +221,10 @@ def ids(world: World) -> Ids:
             session, _principal(session, "bank-a"), name="revoked", now=now
         )
         parties.revoke_token(session, _principal(session, "bank-a"), revoked.token.id, now=now)
-    return Ids({d: str(i) for d, i in dataset.items()}, bank_a_job, tax_job, spare, revoked.secret)
+        gov = _governance(session, dataset, now)
+    return Ids(
+        {d: str(i) for d, i in dataset.items()}, bank_a_job, tax_job, spare, revoked.secret, gov
+    )
 
 
 def headers_for(world: World, ids: Ids, principal: str) -> dict[str, str]:
@@ -149,6 +265,17 @@ NO_DATASET: Outcome = (404, "dataset.not_found")
 NO_JOB: Outcome = (404, "job.not_found")
 NO_TOKEN: Outcome = (404, "token.not_found")
 NOT_OVERSEER: Outcome = (403, "forbidden.role")
+WRONG_ROLE: Outcome = (403, "forbidden.role")
+NO_ZONE: Outcome = (404, "zone.not_found")
+NO_LICENSE: Outcome = (404, "license.not_found")
+NO_GRANT: Outcome = (404, "grant.not_found")
+# Who sees a grant on tax data: the overseers, the requesting operator and the tax CDO.
+GRANT_READERS = ("bureau", "auditor", "operator", "tax-cdo")
+LICENSE_READERS = ("bureau", "auditor", "operator")
+
+
+def readers(names: tuple[str, ...], outcome: Outcome = OK) -> dict[str, Outcome]:
+    return dict.fromkeys(names, outcome)
 
 
 def _profile(domain: str) -> Callable[[Ids], Any]:
@@ -308,6 +435,195 @@ CASES: tuple[Case, ...] = (
         "token-revoke-other",
         lambda i, p: f"/api/v1/tokens/{i.spare_token['bank-a']}",
         only({"bank-a": NO_CONTENT}, NO_TOKEN),
+    ),
+    # --- governance: zones, purposes and catalog review are the bureau's; everyone reads the
+    # zones and purposes; the auditor reads everything and changes nothing.
+    Case("/api/v1/zones", "GET", "zones", lambda i, p: "/api/v1/zones", protected(OK)),
+    Case(
+        "/api/v1/zones",
+        "POST",
+        "zone-create",
+        lambda i, p: "/api/v1/zones",
+        only({"bureau": CREATED}, WRONG_ROLE),
+        lambda i: {"slug": "matrix-new", "name": "New zone"},
+    ),
+    Case(
+        "/api/v1/zones/<zone_id>/datasets",
+        "POST",
+        "zone-add-dataset",
+        lambda i, p: f"/api/v1/zones/{i.gov.zone}/datasets",
+        only({"bureau": CREATED}, WRONG_ROLE),
+        lambda i: {"dataset_id": i.dataset["market"]},
+    ),
+    # The role is checked before the zone is looked up.
+    Case(
+        "/api/v1/zones/<zone_id>/datasets",
+        "POST",
+        "zone-add-dataset-missing-zone",
+        lambda i, p: f"/api/v1/zones/{uuid.UUID(int=3)}/datasets",
+        only({"bureau": NO_ZONE}, WRONG_ROLE),
+        lambda i: {"dataset_id": i.dataset["market"]},
+    ),
+    # An id that is not a UUID is a 404 whoever asks.
+    Case(
+        "/api/v1/zones/<zone_id>/datasets",
+        "POST",
+        "zone-add-dataset-not-uuid",
+        lambda i, p: "/api/v1/zones/finance/datasets",
+        protected(NO_ZONE),
+        lambda i: {"dataset_id": i.dataset["market"]},
+    ),
+    Case(
+        "/api/v1/zones/<zone_id>/operators",
+        "POST",
+        "zone-add-operator",
+        lambda i, p: f"/api/v1/zones/{i.gov.spare_zone}/operators",
+        only({"bureau": CREATED}, WRONG_ROLE),
+        lambda i: {"org_id": i.gov.operator_org},
+    ),
+    Case("/api/v1/purposes", "GET", "purposes", lambda i, p: "/api/v1/purposes", protected(OK)),
+    Case(
+        "/api/v1/purposes",
+        "POST",
+        "purpose-create",
+        lambda i, p: "/api/v1/purposes",
+        only({"bureau": CREATED}, WRONG_ROLE),
+        lambda i: {"code": "matrix.purpose", "label": "Matrix"},
+    ),
+    # Everyone may ask; the list is filtered (all for overseers, own datasets for a CDO).
+    Case(
+        "/api/v1/catalog/reviews",
+        "GET",
+        "catalog-reviews",
+        lambda i, p: "/api/v1/catalog/reviews",
+        protected(OK),
+    ),
+    Case(
+        "/api/v1/datasets/<dataset_id>/review",
+        "POST",
+        "catalog-review-market",
+        lambda i, p: f"/api/v1/datasets/{i.dataset['market']}/review",
+        only({"bureau": CREATED}, WRONG_ROLE),
+        lambda i: i.gov.market_review,
+    ),
+    # --- licenses: operators apply, the bureau decides; a license is seen by its operator and
+    # the overseers, and is a 404 for everyone else.
+    Case("/api/v1/licenses", "GET", "licenses", lambda i, p: "/api/v1/licenses", protected(OK)),
+    Case(
+        "/api/v1/licenses",
+        "POST",
+        "license-apply",
+        lambda i, p: "/api/v1/licenses",
+        only({"operator": CREATED}, WRONG_ROLE),
+        lambda i: {
+            "zone_id": i.gov.zone,
+            "scope": "More checks",
+            "qualifications": "Level-3 protection",
+            **i.gov.license_term,
+        },
+    ),
+    Case(
+        "/api/v1/licenses/<license_id>",
+        "GET",
+        "license",
+        lambda i, p: f"/api/v1/licenses/{i.gov.license}",
+        only(readers(LICENSE_READERS), NO_LICENSE),
+    ),
+    Case(
+        "/api/v1/licenses/<license_id>",
+        "GET",
+        "license-missing",
+        lambda i, p: f"/api/v1/licenses/{uuid.UUID(int=4)}",
+        protected(NO_LICENSE),
+    ),
+    Case(
+        "/api/v1/licenses/<license_id>/decision",
+        "POST",
+        "license-suspend",
+        lambda i, p: f"/api/v1/licenses/{i.gov.license}/decision",
+        only({"bureau": OK}, WRONG_ROLE),
+        lambda i: {"action": "suspend", "reason": "matrix"},
+    ),
+    # --- grants: operators apply; the bureau and each providing department's CDO review; the
+    # requester's organization never reviews its own grant.
+    Case("/api/v1/grants", "GET", "grants", lambda i, p: "/api/v1/grants", protected(OK)),
+    Case(
+        "/api/v1/grants",
+        "POST",
+        "grant-apply",
+        lambda i, p: "/api/v1/grants",
+        only({"operator": CREATED}, WRONG_ROLE),
+        lambda i: {"license_id": i.gov.license, "terms": i.gov.terms, "justification": "more"},
+    ),
+    Case(
+        "/api/v1/grants/<grant_id>",
+        "GET",
+        "grant-pending",
+        lambda i, p: f"/api/v1/grants/{i.gov.pending_grant}",
+        only(readers(GRANT_READERS), NO_GRANT),
+    ),
+    Case(
+        "/api/v1/grants/<grant_id>",
+        "GET",
+        "grant-missing",
+        lambda i, p: f"/api/v1/grants/{uuid.UUID(int=5)}",
+        protected(NO_GRANT),
+    ),
+    Case(
+        "/api/v1/grants/<grant_id>",
+        "GET",
+        "grant-not-uuid",
+        lambda i, p: "/api/v1/grants/latest",
+        protected(NO_GRANT),
+    ),
+    # The bureau approves, then the tax CDO (which approves the grant); the auditor is no
+    # reviewer, and the operator's own organization may not review.
+    Case(
+        "/api/v1/grants/<grant_id>/reviews",
+        "POST",
+        "grant-review",
+        lambda i, p: f"/api/v1/grants/{i.gov.pending_grant}/reviews",
+        only(
+            {
+                "bureau": CREATED,
+                "tax-cdo": CREATED,
+                "operator": (403, "grant.separation_of_duties"),
+                "auditor": (403, "grant.not_reviewer"),
+            },
+            NO_GRANT,
+        ),
+        lambda i: {"decision": "approve"},
+    ),
+    Case(
+        "/api/v1/grants/<grant_id>/decision",
+        "POST",
+        "grant-suspend",
+        lambda i, p: f"/api/v1/grants/{i.gov.approved_grant}/decision",
+        only({"bureau": OK}, WRONG_ROLE),
+        lambda i: {"action": "suspend", "reason": "matrix"},
+    ),
+    Case(
+        "/api/v1/grants/<grant_id>/voucher",
+        "GET",
+        "voucher-approved",
+        lambda i, p: f"/api/v1/grants/{i.gov.approved_grant}/voucher",
+        only(readers(GRANT_READERS), NO_GRANT),
+    ),
+    Case(
+        "/api/v1/grants/<grant_id>/voucher",
+        "GET",
+        "voucher-pending",
+        lambda i, p: f"/api/v1/grants/{i.gov.pending_grant}/voucher",
+        only(readers(GRANT_READERS, (409, "voucher.not_approved")), NO_GRANT),
+    ),
+    # A dry run: anyone who sees the grant gets an answer (allowed only for its operator).
+    Case(
+        "/api/v1/grants/<grant_id>/check",
+        "POST",
+        "grant-check",
+        lambda i, p: f"/api/v1/grants/{i.gov.approved_grant}/check",
+        only(readers(GRANT_READERS), NO_GRANT),
+        lambda i: i.gov.check,
     ),
 )
 
