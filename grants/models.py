@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import sandbox.db.models  # noqa: F401  (the runtime tables that these foreign keys name)
 from sandbox.db.base import Base, HasId
 
 

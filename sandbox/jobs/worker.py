@@ -88,7 +88,7 @@ def run_worker(
         queues.append(COORDINATOR_QUEUE)
         threading.Thread(
             target=_housekeeping,
-            args=(settings, rt, threading.Event()),
+            args=(settings, rt, threading.Event(), periodic),
             name="housekeeping",
             daemon=True,
         ).start()
