@@ -24,6 +24,8 @@ from sandbox.clock import utcnow
 from sandbox.db.engine import make_engine, make_session_factory, session_scope
 from sandbox.demo import seed as demo_seed
 from sandbox.demo.world import DATA_DOMAINS
+from sandbox.keys import load_or_create_private_key
+from sandbox.ledger.log import checkpoint
 from sandbox.platform import init
 from sandbox.settings import Settings
 from web.app import create_app
@@ -115,6 +117,7 @@ def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterpris
         )
         with session_scope(factory) as session:
             seed_governance(session, now=utcnow())
+            checkpoint(session, load_or_create_private_key(settings.ledger_key_path), now=utcnow())
         click.echo(
             "  governance: finance zone, a licensed operator, one approved grant, one pending"
         )
