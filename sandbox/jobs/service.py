@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -15,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from sandbox.datasets.catalog import CatalogEntry, get_visible
 from sandbox.domains.models import Domain
-from sandbox.errors import NotFound, PermissionDenied
-from sandbox.jobs.kinds import DATASET_PROFILE
+from sandbox.errors import InvalidInput, NotFound, PermissionDenied
+from sandbox.jobs.actions import ACTIONS
+from sandbox.jobs.kinds import DATASET_PROFILE, FINALIZERS
 from sandbox.jobs.models import Job, JobState, Step, StepState
 from sandbox.jobs.requests import JobRequest
 from sandbox.ledger.entry import digest
@@ -55,19 +58,10 @@ def submit(
         )
         exc.recorded = True
         raise
-    job = Job(
-        id=uuid.uuid4(),
-        kind=DATASET_PROFILE,
-        state=JobState.QUEUED.value,
-        org_id=who.org_id,
-        submitted_by=who.user_id,
-        params_json={"dataset_id": str(entry.dataset.id), "version": entry.version.version},
-        created_at=now,
-    )
-    step_id = uuid.uuid4()
+    job_id, step_id = uuid.uuid4(), uuid.uuid4()
     domain = entry.dataset.domain.name
     ticket = signer.sign(
-        job=str(job.id),
+        job=str(job_id),
         step=str(step_id),
         domain=domain,
         action=DATASET_PROFILE,
@@ -75,18 +69,70 @@ def submit(
         columns=entry.schema.column_names,
         now=now,
     )
-    session.add(job)
-    session.add(
-        Step(
-            id=step_id,
-            job_id=job.id,
-            seq=0,
-            domain=domain,
-            action=DATASET_PROFILE,
-            state=StepState.PENDING.value,
-            ticket=ticket,
-        )
+    return create_job(
+        session,
+        job_id=job_id,
+        kind=DATASET_PROFILE,
+        who=who,
+        params={"dataset_id": str(entry.dataset.id), "version": entry.version.version},
+        request=request.model_dump(mode="json"),
+        steps=[StepSpec(step_id, domain, DATASET_PROFILE, ticket)],
+        authority=None,
+        now=now,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    step_id: uuid.UUID
+    domain: str
+    action: str
+    ticket: str
+
+
+def create_job(
+    session: Session,
+    *,
+    job_id: uuid.UUID,
+    kind: str,
+    who: Principal,
+    params: dict[str, Any],
+    request: Any,
+    steps: Sequence[StepSpec],
+    authority: str | None,
+    now: dt.datetime,
+) -> Job:
+    """A job with its steps and their (already signed) tickets, and its ledger entry. The
+    steps run in order. Refuses a kind or action this runtime cannot run."""
+    missing = [s.action for s in steps if s.action not in ACTIONS]
+    if kind not in FINALIZERS or missing or not steps:
+        raise InvalidInput(
+            f"the computation kind {kind} is not available in this runtime",
+            code="job.kind_unavailable",
+        )
+    job = Job(
+        id=job_id,
+        kind=kind,
+        state=JobState.QUEUED.value,
+        org_id=who.org_id,
+        submitted_by=who.user_id,
+        params_json=params,
+        authority=authority,
+        created_at=now,
+    )
+    session.add(job)
+    for seq, spec in enumerate(steps):
+        session.add(
+            Step(
+                id=spec.step_id,
+                job_id=job.id,
+                seq=seq,
+                domain=spec.domain,
+                action=spec.action,
+                state=StepState.PENDING.value,
+                ticket=spec.ticket,
+            )
+        )
     session.flush()
     append(
         session,
@@ -94,19 +140,21 @@ def submit(
         action="job.submitted",
         object_type="job",
         object_id=str(job.id),
-        params=request.model_dump(mode="json"),
+        params=request,
         job_id=job.id,
         details={
-            "kind": job.kind,
-            "dataset": str(entry.dataset.id),
-            "version": entry.version.version,
+            "kind": kind,
+            "authority": authority,
+            "dataset": params.get("dataset_id"),
+            "version": params.get("version"),
             "steps": [
                 {
-                    "step": str(step_id),
-                    "domain": domain,
-                    "action": DATASET_PROFILE,
-                    "ticket_digest": digest(ticket.encode()),
+                    "step": str(s.step_id),
+                    "domain": s.domain,
+                    "action": s.action,
+                    "ticket_digest": digest(s.ticket.encode()),
                 }
+                for s in steps
             ],
         },
         now=now,
