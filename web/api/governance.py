@@ -18,8 +18,9 @@ from sandbox.keys import load_or_create_private_key
 from sandbox.parties.principal import Principal
 from web import context as ctx
 from web.api import governance_schemas as gs
-from web.api.routes import _body, _uuid, bp, caller, shaped
+from web.api.routes import bp, caller, shaped
 from web.api.spec import operation
+from web.params import json_body, path_id
 
 
 def _time(value: dt.datetime | None) -> str | None:
@@ -89,7 +90,7 @@ def list_zones() -> Any:
 )
 def create_zone() -> Any:
     who = caller()
-    body = _body(gs.ZoneCreate)
+    body = json_body(gs.ZoneCreate)
     session = ctx.db()
     zone = zones.create_zone(
         session, who, slug=body.slug, name=body.name, description=body.description, now=ctx.now()
@@ -110,8 +111,8 @@ def create_zone() -> Any:
 )
 def add_zone_dataset(zone_id: str) -> Any:
     who = caller()
-    zone = _uuid(zone_id, "zone")
-    body = _body(gs.ZoneDatasetAdd)
+    zone = path_id(zone_id, "zone")
+    body = json_body(gs.ZoneDatasetAdd)
     session = ctx.db()
     zones.add_dataset(session, who, zone, body.dataset_id, now=ctx.now())
     session.commit()
@@ -130,8 +131,8 @@ def add_zone_dataset(zone_id: str) -> Any:
 )
 def add_zone_operator(zone_id: str) -> Any:
     who = caller()
-    zone = _uuid(zone_id, "zone")
-    body = _body(gs.ZoneOperatorAdd)
+    zone = path_id(zone_id, "zone")
+    body = json_body(gs.ZoneOperatorAdd)
     session = ctx.db()
     zones.add_operator(session, who, zone, body.org_id, now=ctx.now())
     session.commit()
@@ -160,7 +161,7 @@ def list_purposes() -> Any:
 )
 def create_purpose() -> Any:
     who = caller()
-    body = _body(gs.PurposeCreate)
+    body = json_body(gs.PurposeCreate)
     session = ctx.db()
     p = purposes.add_purpose(session, who, code=body.code, label=body.label, now=ctx.now())
     out = {"id": str(p.id), "code": p.code, "label": p.label, "active": p.active}
@@ -195,8 +196,8 @@ def pending_reviews() -> Any:
 )
 def review_dataset(dataset_id: str) -> Any:
     who = caller()
-    dataset = _uuid(dataset_id, "dataset")
-    body = _body(gs.CatalogReviewCreate)
+    dataset = path_id(dataset_id, "dataset")
+    body = json_body(gs.CatalogReviewCreate)
     session = ctx.db()
     row = catalog_review.review(
         session,
@@ -268,7 +269,7 @@ def list_licenses() -> Any:
 )
 def apply_license() -> Any:
     who = caller()
-    body = _body(gs.LicenseApply)
+    body = json_body(gs.LicenseApply)
     session, now = ctx.db(), ctx.now()
     lic = licenses.apply(
         session,
@@ -288,7 +289,7 @@ def apply_license() -> Any:
 @operation(bp, "GET", "/licenses/{license_id}", summary="One license", response=gs.LicenseOut)
 def get_license(license_id: str) -> Any:
     who = caller()
-    lic = licenses.get_visible_license(ctx.db(), who, _uuid(license_id, "license"))
+    lic = licenses.get_visible_license(ctx.db(), who, path_id(license_id, "license"))
     return shaped(gs.LicenseOut, _license(lic, ctx.now()))
 
 
@@ -302,8 +303,8 @@ def get_license(license_id: str) -> Any:
 )
 def decide_license(license_id: str) -> Any:
     who = caller()
-    target = _uuid(license_id, "license")
-    body = _body(gs.LicenseDecision)
+    target = path_id(license_id, "license")
+    body = json_body(gs.LicenseDecision)
     session, now = ctx.db(), ctx.now()
     lic = LICENSE_ACTIONS[body.action](session, who, target, reason=body.reason, now=now)
     out = _license(lic, now)
@@ -359,7 +360,7 @@ def list_grants() -> Any:
 )
 def apply_grant() -> Any:
     who = caller()
-    body = _body(gs.GrantApply)
+    body = json_body(gs.GrantApply)
     session, now = ctx.db(), ctx.now()
     grant = grants.apply(
         session,
@@ -384,7 +385,7 @@ def apply_grant() -> Any:
 def get_grant(grant_id: str) -> Any:
     who = caller()
     session = ctx.db()
-    grant = grants.get_visible_grant(session, who, _uuid(grant_id, "grant"))
+    grant = grants.get_visible_grant(session, who, path_id(grant_id, "grant"))
     out = _grant(grant, ctx.now())
     out["review"] = grants.review_view(session, grant)
     return shaped(gs.GrantDetail, out)
@@ -401,8 +402,8 @@ def get_grant(grant_id: str) -> Any:
 )
 def review_grant(grant_id: str) -> Any:
     who = caller()
-    target = _uuid(grant_id, "grant")
-    body = _body(gs.GrantReviewCreate)
+    target = path_id(grant_id, "grant")
+    body = json_body(gs.GrantReviewCreate)
     session, now = ctx.db(), ctx.now()
     grant = grants.review(
         session,
@@ -428,8 +429,8 @@ def review_grant(grant_id: str) -> Any:
 )
 def decide_grant(grant_id: str) -> Any:
     who = caller()
-    target = _uuid(grant_id, "grant")
-    body = _body(gs.GrantDecision)
+    target = path_id(grant_id, "grant")
+    body = json_body(gs.GrantDecision)
     session, now = ctx.db(), ctx.now()
     grant = GRANT_ACTIONS[body.action](session, who, target, reason=body.reason, now=now)
     out = _grant(grant, now)
@@ -446,7 +447,7 @@ def decide_grant(grant_id: str) -> Any:
 )
 def grant_voucher(grant_id: str) -> Any:
     who = caller()
-    target = _uuid(grant_id, "grant")
+    target = path_id(grant_id, "grant")
     session = ctx.db()
     # The grant authority's key: the one that signs job tickets.
     key = load_or_create_private_key(ctx.settings().ticket_key_path)
@@ -466,8 +467,8 @@ def grant_voucher(grant_id: str) -> Any:
 )
 def check_grant(grant_id: str) -> Any:
     who = caller()
-    target = _uuid(grant_id, "grant")
-    body = _body(gs.CheckRequest)
+    target = path_id(grant_id, "grant")
+    body = json_body(gs.CheckRequest)
     session = ctx.db()
     # Unknown and invisible grants answer 404, as on every other /grants/{id} route.
     grants.get_visible_grant(session, who, target)

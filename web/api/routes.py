@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from sandbox.datasets import catalog
 from sandbox.domains.service import visible_domains
-from sandbox.errors import InvalidInput, NotFound
-from sandbox.ids import JobId, parse_uuid
+from sandbox.errors import InvalidInput
+from sandbox.ids import JobId
 from sandbox.jobs import service as jobs
 from sandbox.jobs.models import JobState
 from sandbox.jobs.requests import JobRequest
@@ -21,7 +21,7 @@ from sandbox.parties.principal import Principal
 from web import context as ctx
 from web.api import schemas as s
 from web.api.spec import openapi_document, operation
-from web.params import query_int
+from web.params import json_body, path_id, query_int
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -29,25 +29,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def shaped(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     """Validate what leaves against the documented schema."""
     return model.model_validate(data).model_dump(mode="json", by_alias=True)
-
-
-def _body(model: type[BaseModel]) -> Any:
-    try:
-        data = request.get_json(silent=True)
-    except RecursionError:  # deeply nested JSON: silent=True catches only ValueError
-        data = None
-    if data is None:
-        raise InvalidInput(
-            "send a JSON object with Content-Type: application/json", code="invalid_json"
-        )
-    return model.model_validate(data)
-
-
-def _uuid(text: str, what: str) -> Any:
-    parsed = parse_uuid(text)
-    if parsed is None:
-        raise NotFound(f"no such {what}", code=f"{what}.not_found")
-    return parsed
 
 
 def _org(org: Organization) -> dict[str, Any]:
@@ -116,7 +97,7 @@ def datasets() -> Any:
 @operation(bp, "GET", "/datasets/{dataset_id}", summary="One catalog entry", response=s.DatasetOut)
 def dataset(dataset_id: str) -> Any:
     who = caller()
-    entry = catalog.get_visible(ctx.db(), who, _uuid(dataset_id, "dataset"))
+    entry = catalog.get_visible(ctx.db(), who, path_id(dataset_id, "dataset"))
     return shaped(s.DatasetOut, entry.to_json())
 
 
@@ -149,7 +130,7 @@ def list_jobs() -> Any:
 )
 def submit_job() -> Any:
     who = caller()
-    job_request = _body(JobRequest)
+    job_request = json_body(JobRequest)
     session = ctx.db()
     job = jobs.submit(session, who, job_request, signer=ctx.signer(), now=ctx.now())
     body = jobs.job_to_json(job)
@@ -163,7 +144,7 @@ def submit_job() -> Any:
 )
 def get_job(job_id: str) -> Any:
     who = caller()
-    job = jobs.get_visible_job(ctx.db(), who, _uuid(job_id, "job"))
+    job = jobs.get_visible_job(ctx.db(), who, path_id(job_id, "job"))
     return shaped(s.JobOut, jobs.job_to_json(job))
 
 
@@ -184,7 +165,7 @@ def list_tokens() -> Any:
 )
 def create_token() -> Any:
     who = caller()
-    body = _body(s.TokenCreate)
+    body = json_body(s.TokenCreate)
     new = parties.create_token(ctx.db(), who, name=body.name, now=ctx.now())
     ctx.db().commit()
     return shaped(s.TokenCreated, {"token": _token(new.token), "secret": new.secret}), 201
@@ -195,7 +176,7 @@ def create_token() -> Any:
 )
 def revoke_token(token_id: str) -> Any:
     who = caller()
-    parties.revoke_token(ctx.db(), who, _uuid(token_id, "token"), now=ctx.now())
+    parties.revoke_token(ctx.db(), who, path_id(token_id, "token"), now=ctx.now())
     ctx.db().commit()
     return "", 204
 

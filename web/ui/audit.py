@@ -17,7 +17,6 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, jsonify, render_template, request, send_file
 
 from sandbox.errors import InvalidInput, NotFound, PermissionDenied
-from sandbox.ids import parse_uuid
 from sandbox.keys import key_id, load_public_key
 from sandbox.ledger import browse, trace
 from sandbox.ledger import log as ledger
@@ -26,7 +25,7 @@ from sandbox.ledger.models import LedgerEntry
 from sandbox.parties.roles import Role
 from web import context as ctx
 from web.api.ledger import checkpoint_json
-from web.params import query_int
+from web.params import path_id, query_int
 from web.ui.auth import login_required, who
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -113,11 +112,10 @@ def entry(index: int) -> Any:
 @bp.get("/jobs/<job_id>")
 @overseer_required
 def job(job_id: str) -> Any:
-    parsed = parse_uuid(job_id)
-    if parsed is None:
-        raise NotFound("no such job", code="job.not_found")
     ticket_key, ledger_key = _keys()
-    traced = trace.trace(ctx.db(), parsed, ticket_key=ticket_key, ledger_key=ledger_key)
+    traced = trace.trace(
+        ctx.db(), path_id(job_id, "job"), ticket_key=ticket_key, ledger_key=ledger_key
+    )
     return render_template("audit/job.html", t=traced, ticket_key_id=key_id(ticket_key))
 
 

@@ -31,6 +31,7 @@ from sandbox.keys import load_or_create_private_key
 from sandbox.parties.roles import OrgKind, Role
 from web import context as ctx
 from web.errors import status_of
+from web.params import path_id
 from web.ui.auth import login_required, who
 
 bp = Blueprint("gov", __name__, url_prefix="/gov")
@@ -86,13 +87,6 @@ def iso_when(value: str | None) -> str:
 
 
 # --- parsing ----------------------------------------------------------------------------------
-
-
-def _path_id(text: str, what: str) -> UUID:
-    parsed = parse_uuid(text)
-    if parsed is None:
-        raise NotFound(f"no such {what}", code=f"{what}.not_found")
-    return parsed
 
 
 def _field(name: str) -> str:
@@ -232,7 +226,7 @@ def decide_license(license_id: str, action: str) -> Any:
     service = LICENSE_ACTIONS.get(action)
     if service is None:
         raise NotFound("no such action", code="not_found")
-    lic_id = _path_id(license_id, "license")
+    lic_id = path_id(license_id, "license")
     return _act(
         lambda: service(ctx.db(), who(), lic_id, reason=_field("reason"), now=ctx.now()),
         page=_licenses_page,
@@ -284,7 +278,7 @@ def create_zone() -> Any:
 @bp.post("/zones/<zone_id>/datasets")
 @roles(*BUREAU)
 def add_zone_dataset(zone_id: str) -> Any:
-    zid = _path_id(zone_id, "zone")
+    zid = path_id(zone_id, "zone")
     return _act(
         lambda: zones.add_dataset(
             ctx.db(), who(), zid, _form_id("dataset_id", "dataset"), now=ctx.now()
@@ -298,7 +292,7 @@ def add_zone_dataset(zone_id: str) -> Any:
 @bp.post("/zones/<zone_id>/operators")
 @roles(*BUREAU)
 def add_zone_operator(zone_id: str) -> Any:
-    zid = _path_id(zone_id, "zone")
+    zid = path_id(zone_id, "zone")
     return _act(
         lambda: zones.add_operator(
             ctx.db(), who(), zid, _form_id("org_id", "operator"), now=ctx.now()
@@ -355,7 +349,7 @@ def catalog_page() -> Any:
 @bp.post("/catalog/<dataset_id>")
 @roles(*BUREAU)
 def review_dataset(dataset_id: str) -> Any:
-    ds_id = _path_id(dataset_id, "dataset")
+    ds_id = path_id(dataset_id, "dataset")
 
     def action() -> object:
         sensitivities = {
@@ -483,13 +477,13 @@ def _grant_page(grant_id: UUID, error: str | None = None) -> str:
 @bp.get("/grants/<grant_id>")
 @roles(*GOVERNANCE)
 def grant_page(grant_id: str) -> Any:
-    return _grant_page(_path_id(grant_id, "grant"))
+    return _grant_page(path_id(grant_id, "grant"))
 
 
 def _review(
     grant_id: str, decision: Literal["approve", "refuse"], *, narrowed: bool, notice: str
 ) -> Any:
-    gid = _path_id(grant_id, "grant")
+    gid = path_id(grant_id, "grant")
 
     def action() -> object:
         conditions = _conditions(gid) if narrowed else None
@@ -557,7 +551,7 @@ def manage_grant(grant_id: str, action: str) -> Any:
     service = GRANT_ACTIONS.get(action)
     if service is None:
         raise NotFound("no such action", code="not_found")
-    gid = _path_id(grant_id, "grant")
+    gid = path_id(grant_id, "grant")
     return _act(
         lambda: service(ctx.db(), who(), gid, reason=_field("reason"), now=ctx.now()),
         page=lambda error: _grant_page(gid, error),
@@ -570,7 +564,7 @@ def manage_grant(grant_id: str, action: str) -> Any:
 @bp.get("/grants/<grant_id>/voucher")
 @roles(*GOVERNANCE)
 def voucher(grant_id: str) -> Any:
-    gid = _path_id(grant_id, "grant")
+    gid = path_id(grant_id, "grant")
     key = load_or_create_private_key(ctx.settings().ticket_key_path)
     signed = issue_voucher(ctx.db(), who(), gid, key, now=ctx.now())
     ctx.db().commit()  # issuing is a ledger entry

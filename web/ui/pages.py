@@ -9,13 +9,14 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from grants import dashboard
 from sandbox import overview
 from sandbox.datasets import catalog
-from sandbox.errors import NotFound, SandboxError
-from sandbox.ids import JobId, parse_uuid
+from sandbox.errors import SandboxError
+from sandbox.ids import JobId
 from sandbox.jobs import service as jobs
 from sandbox.jobs.requests import JobRequest, ProfileParams
 from sandbox.parties import service as parties
 from sandbox.parties.roles import Role
 from web import context as ctx
+from web.params import path_id
 from web.ui.auth import login_required, who
 
 bp = Blueprint("pages", __name__)
@@ -27,13 +28,6 @@ HOME_TEMPLATES = {
     Role.BANK_ANALYST: "home/bank.html",
     Role.AUDITOR: "home/auditor.html",
 }
-
-
-def _uuid(text: str, what: str) -> Any:
-    parsed = parse_uuid(text)
-    if parsed is None:
-        raise NotFound(f"no such {what}")
-    return parsed
 
 
 @bp.get("/")
@@ -69,7 +63,7 @@ def catalog_page() -> Any:
 @login_required
 def dataset_page(dataset_id: str) -> Any:
     me = who()
-    entry = catalog.get_visible(ctx.db(), me, _uuid(dataset_id, "dataset"))
+    entry = catalog.get_visible(ctx.db(), me, path_id(dataset_id, "dataset"))
     history = catalog.quality_history(ctx.db(), entry)
     return render_template(
         "dataset.html",
@@ -91,7 +85,7 @@ def jobs_page() -> Any:
 @bp.post("/jobs")
 @login_required
 def submit_profile() -> Any:
-    dataset_id = _uuid(request.form.get("dataset_id", ""), "dataset")
+    dataset_id = path_id(request.form.get("dataset_id", ""), "dataset")
     job_request = JobRequest(kind="dataset.profile", params=ProfileParams(dataset_id=dataset_id))
     job = jobs.submit(ctx.db(), who(), job_request, signer=ctx.signer(), now=ctx.now())
     ctx.db().commit()
@@ -102,14 +96,14 @@ def submit_profile() -> Any:
 @bp.get("/jobs/<job_id>")
 @login_required
 def job_page(job_id: str) -> Any:
-    job = jobs.get_visible_job(ctx.db(), who(), _uuid(job_id, "job"))
+    job = jobs.get_visible_job(ctx.db(), who(), path_id(job_id, "job"))
     return render_template("job.html", job=job, data=jobs.job_to_json(job))
 
 
 @bp.get("/jobs/<job_id>/status")
 @login_required
 def job_status(job_id: str) -> Any:
-    job = jobs.get_visible_job(ctx.db(), who(), _uuid(job_id, "job"))
+    job = jobs.get_visible_job(ctx.db(), who(), path_id(job_id, "job"))
     return jsonify(jobs.job_to_json(job))
 
 
@@ -150,6 +144,6 @@ def create_token() -> Any:
 @bp.post("/account/tokens/<token_id>/revoke")
 @login_required
 def revoke_token(token_id: str) -> Any:
-    parties.revoke_token(ctx.db(), who(), _uuid(token_id, "token"), now=ctx.now())
+    parties.revoke_token(ctx.db(), who(), path_id(token_id, "token"), now=ctx.now())
     ctx.db().commit()
     return redirect(url_for("pages.account", notice="Token revoked."))
