@@ -31,10 +31,11 @@ from sandbox.jobs import service as jobs
 from sandbox.jobs.requests import JobRequest, ProfileParams
 from sandbox.keys import load_or_create_private_key
 from sandbox.parties import service as parties
-from sandbox.parties.models import Organization, User
+from sandbox.parties.models import Organization
 from sandbox.parties.principal import Principal
 from sandbox.tickets import TicketSigner
 from tests.conftest import DEMO_USERNAMES, RecordingEnqueuer, World, auth
+from tests.helpers import as_user
 
 ANON = "(anonymous)"
 BAD = "(bad token)"
@@ -83,12 +84,6 @@ class Governance:
     check: dict[str, Any]  # a computation the approved grant allows
 
 
-def _principal(session: Any, username: str) -> Principal:
-    user = session.scalar(select(User).where(User.username == username))
-    assert user is not None, username
-    return Principal.of(user)
-
-
 def _declared_review(session: Any, who: Principal, dataset_id: uuid.UUID) -> dict[str, Any]:
     """A review that confirms what the provider declared."""
     schema = get_visible(session, who, dataset_id).schema
@@ -101,8 +96,8 @@ def _declared_review(session: Any, who: Principal, dataset_id: uuid.UUID) -> dic
 
 
 def _governance(session: Any, dataset: dict[str, uuid.UUID], now: dt.datetime) -> Governance:
-    bureau = _principal(session, "bureau")
-    operator = _principal(session, "operator")
+    bureau = as_user(session, "bureau")
+    operator = as_user(session, "operator")
     zone = zones.create_zone(
         session, bureau, slug="matrix-finance", name="Finance zone", description="", now=now
     )
@@ -157,7 +152,7 @@ def _governance(session: Any, dataset: dict[str, uuid.UUID], now: dt.datetime) -
 
     pending, approved = apply(), apply()
     for reviewer in ("bureau", "tax-cdo"):
-        grants.review(session, _principal(session, reviewer), approved, decision="approve", now=now)
+        grants.review(session, as_user(session, reviewer), approved, decision="approve", now=now)
     org = session.scalar(select(Organization.id).where(Organization.slug == "operator"))
     return Governance(
         zone=str(zone.id),
@@ -202,25 +197,19 @@ def ids(world: World) -> Ids:
             request = JobRequest(
                 kind="dataset.profile", params=ProfileParams(dataset_id=dataset[domain])
             )
-            job = jobs.submit(
-                session, _principal(session, username), request, signer=signer, now=now
-            )
+            job = jobs.submit(session, as_user(session, username), request, signer=signer, now=now)
             return str(job.id)
 
         bank_a_job = submit("bank-a", "bank-a")
         tax_job = submit("tax-cdo", "tax")
         spare = {
             u: str(
-                parties.create_token(
-                    session, _principal(session, u), name="spare", now=now
-                ).token.id
+                parties.create_token(session, as_user(session, u), name="spare", now=now).token.id
             )
             for u in ACCOUNTS
         }
-        revoked = parties.create_token(
-            session, _principal(session, "bank-a"), name="revoked", now=now
-        )
-        parties.revoke_token(session, _principal(session, "bank-a"), revoked.token.id, now=now)
+        revoked = parties.create_token(session, as_user(session, "bank-a"), name="revoked", now=now)
+        parties.revoke_token(session, as_user(session, "bank-a"), revoked.token.id, now=now)
         gov = _governance(session, dataset, now)
     return Ids(
         {d: str(i) for d, i in dataset.items()}, bank_a_job, tax_job, spare, revoked.secret, gov

@@ -34,10 +34,9 @@ from sandbox.ids import JobId, StepId
 from sandbox.jobs import actions, engine, kinds, runner
 from sandbox.jobs.models import Job
 from sandbox.keys import load_or_create_private_key
-from sandbox.parties.models import User
-from sandbox.parties.principal import Principal
 from sandbox.tickets import TicketSigner
 from tests.conftest import World
+from tests.helpers import as_user
 
 ACTION = "test.count_granted_rows"
 
@@ -85,12 +84,6 @@ def gov(world: World) -> Iterator[tuple[Session, DemoGovernance]]:
         yield session, g
 
 
-def _who(session: Session, username: str) -> Principal:
-    user = session.scalar(select(User).where(User.username == username))
-    assert user is not None
-    return Principal.of(user)
-
-
 def _computation(session: Session, g: DemoGovernance, **kw: Any) -> Computation:
     tax = session.scalars(select(Dataset.id).where(Dataset.name == "tax_ratings")).one()
     args: dict[str, Any] = {
@@ -127,7 +120,7 @@ def test_a_grant_to_a_job_that_runs(
     session, g = gov
     job = computations.submit(
         session,
-        _who(session, "operator"),
+        as_user(session, "operator"),
         _computation(session, g),
         requester_domain="bank-a",
         signer=_signer(world),
@@ -161,7 +154,7 @@ def test_suspending_the_license_stops_a_queued_job(
     session, g = gov
     job = computations.submit(
         session,
-        _who(session, "operator"),
+        as_user(session, "operator"),
         _computation(session, g),
         requester_domain="bank-a",
         signer=_signer(world),
@@ -170,7 +163,7 @@ def test_suspending_the_license_stops_a_queued_job(
     engine.advance(session, JobId(job.id), now=utcnow())
     session.commit()
     licenses.suspend(
-        session, _who(session, "bureau"), g.license_id, reason="inspection", now=utcnow()
+        session, as_user(session, "bureau"), g.license_id, reason="inspection", now=utcnow()
     )
     session.commit()
     runner.run_step(_worker(world, "tax"), StepId(job.steps[0].id))
@@ -189,7 +182,7 @@ def test_refused_and_unavailable_computations_create_no_job(
     with pytest.raises(PolicyRefusal) as refused:
         computations.submit(
             session,
-            _who(session, "operator"),
+            as_user(session, "operator"),
             _computation(session, g, recipient="operator"),
             requester_domain="bank-a",
             signer=_signer(world),
@@ -199,7 +192,7 @@ def test_refused_and_unavailable_computations_create_no_job(
     with pytest.raises(InvalidInput) as unavailable:
         computations.submit(
             session,
-            _who(session, "operator"),
+            as_user(session, "operator"),
             _computation(session, g, kind=Kind.LOOKUP),
             requester_domain="bank-a",
             signer=_signer(world),

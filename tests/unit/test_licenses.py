@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants import licenses, zones
@@ -20,36 +20,14 @@ from grants.terms import DatasetColumns, Kind, Terms
 from sandbox.errors import SandboxError
 from sandbox.jobs.models import Job, JobState, Step, StepState
 from sandbox.ledger.models import LedgerEntry
-from sandbox.parties.models import User
-from sandbox.parties.principal import Principal
+from tests import helpers
 from tests.conftest import World
+from tests.helpers import as_user
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 FROM, UNTIL = T0, T0 + dt.timedelta(days=365)
 LATER = T0 + dt.timedelta(hours=1)
 TABLES = ("licenses", "zone_operators", "zones", "grants", "jobs", "steps", "ledger_entries")
-
-
-def as_user(session: Session, username: str) -> Principal:
-    user = session.scalar(select(User).where(User.username == username))
-    assert user is not None, username
-    return Principal.of(user)
-
-
-def snapshot(session: Session) -> dict[str, list[str]]:
-    """Every row of the tables a license decision could touch, as the session sees them."""
-    session.flush()
-    return {t: sorted(map(repr, session.execute(text(f"SELECT * FROM {t}")).all())) for t in TABLES}
-
-
-def refused(session: Session, call: Callable[[], Any], code: str) -> SandboxError:
-    """``call`` raises with ``code`` and leaves the session as it was."""
-    before = snapshot(session)
-    with pytest.raises(SandboxError) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    assert snapshot(session) == before
-    return caught.value
 
 
 def actions(session: Session, object_id: str) -> list[str]:
@@ -422,3 +400,11 @@ def test_visibility(s: Session, zone_id: uuid.UUID) -> None:
         who = as_user(s, username)
         assert licenses.visible_licenses(s, who) == []
         refused(s, partial(licenses.get_visible_license, s, who, lic.id), "license.not_found")
+
+
+def snapshot(session: Session) -> dict[str, list[str]]:
+    return helpers.snapshot(session, TABLES)
+
+
+def refused(session: Session, call: Callable[[], Any], code: str) -> SandboxError:
+    return helpers.refused(session, call, code, tables=TABLES)

@@ -22,10 +22,9 @@ from sandbox.clock import utcnow
 from sandbox.datasets.models import Dataset
 from sandbox.keys import load_or_create_private_key
 from sandbox.ledger.models import LedgerEntry
-from sandbox.parties.models import User
-from sandbox.parties.principal import Principal
 from sandbox.tickets import TicketSigner, verify
 from tests.conftest import World
+from tests.helpers import as_user
 
 NOW = utcnow()
 
@@ -36,12 +35,6 @@ def gov(world: World) -> Iterator[tuple[Session, DemoGovernance]]:
         governance = seed_governance(session, now=NOW)
         session.commit()
         yield session, governance
-
-
-def _who(session: Session, username: str) -> Principal:
-    user = session.scalar(select(User).where(User.username == username))
-    assert user is not None
-    return Principal.of(user)
 
 
 def _tax(session: Session) -> uuid.UUID:
@@ -76,7 +69,7 @@ def test_an_allowed_computation_gets_signed_tickets_and_is_charged(
     c = _computation(session, g, epsilon=1.5, kind=Kind.PSI_CARDINALITY)
     tickets = authorize(
         session,
-        _who(session, "operator"),
+        as_user(session, "operator"),
         c,
         job_id=job_id,
         steps=[PlannedStep(step_id, "tax", "psi.cardinality.provider", _tax(session))],
@@ -104,7 +97,7 @@ def test_an_allowed_computation_gets_signed_tickets_and_is_charged(
 
 def test_refusals_each_name_their_reason(gov: tuple[Session, DemoGovernance]) -> None:
     session, g = gov
-    op = _who(session, "operator")
+    op = as_user(session, "operator")
     tax = _tax(session)
     cases = {
         "policy.column_not_granted": _computation(
@@ -124,7 +117,7 @@ def test_refusals_each_name_their_reason(gov: tuple[Session, DemoGovernance]) ->
     }
     for code, c in cases.items():
         assert code in _codes(decide(session, op, c, now=NOW)), code
-    bank = _who(session, "bank-a")
+    bank = as_user(session, "bank-a")
     assert _codes(decide(session, bank, _computation(session, g), now=NOW)) == ["policy.no_grant"]
     several = _computation(session, g, kind=Kind.AGGREGATE, recipient="operator", rows=10_001)
     assert set(_codes(decide(session, op, several, now=NOW))) == {
@@ -138,11 +131,12 @@ def test_quota_used_up(gov: tuple[Session, DemoGovernance]) -> None:
     session, g = gov
     session.add(GrantUsage(grant_id=g.approved_grant_id, day=NOW.date(), calls=200, rows=0))
     assert _codes(
-        decide(session, _who(session, "operator"), _computation(session, g), now=NOW)
+        decide(session, as_user(session, "operator"), _computation(session, g), now=NOW)
     ) == ["policy.quota_used"]
     tomorrow = NOW + dt.timedelta(days=1)
     assert not isinstance(
-        decide(session, _who(session, "operator"), _computation(session, g), now=tomorrow), Refused
+        decide(session, as_user(session, "operator"), _computation(session, g), now=tomorrow),
+        Refused,
     )
 
 
@@ -150,7 +144,7 @@ def test_license_suspended_revoked_or_expired_and_grant_expired(
     gov: tuple[Session, DemoGovernance],
 ) -> None:
     session, g = gov
-    op, bureau = _who(session, "operator"), _who(session, "bureau")
+    op, bureau = as_user(session, "operator"), as_user(session, "bureau")
     c = _computation(session, g)
     assert "policy.grant_expired" in _codes(
         decide(session, op, c, now=NOW + dt.timedelta(days=181))
@@ -173,7 +167,7 @@ def test_a_refusal_is_recorded_and_charges_nothing(
     with pytest.raises(PolicyRefusal) as refused:
         authorize(
             session,
-            _who(session, "operator"),
+            as_user(session, "operator"),
             c,
             job_id=uuid.uuid4(),
             steps=[],
@@ -194,7 +188,7 @@ def test_expiry_stops_queued_jobs_by_itself(gov: tuple[Session, DemoGovernance])
     from sandbox.jobs.models import Job, Step
 
     session, g = gov
-    op = _who(session, "operator")
+    op = as_user(session, "operator")
     job = Job(
         id=uuid.uuid4(),
         kind="lookup",

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grants import catalog_review, licenses, purposes, zones
@@ -21,9 +21,10 @@ from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.datasets.schema import Grade, Openness, Schema, Sensitivity
 from sandbox.errors import SandboxError
 from sandbox.ledger.models import LedgerEntry
-from sandbox.parties.models import Organization, User
-from sandbox.parties.principal import Principal
+from sandbox.parties.models import Organization
+from tests import helpers
 from tests.conftest import World
+from tests.helpers import as_user
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 TABLES = (
@@ -44,26 +45,6 @@ PROVIDER_DATASETS = {
     ("court", "judgments"),
 }
 NOBODY_BUT_THE_BUREAU = ["operator", "auditor", "tax-cdo", "bank-a"]
-
-
-def as_user(session: Session, username: str) -> Principal:
-    user = session.scalar(select(User).where(User.username == username))
-    assert user is not None, username
-    return Principal.of(user)
-
-
-def snapshot(session: Session) -> dict[str, list[str]]:
-    session.flush()
-    return {t: sorted(map(repr, session.execute(text(f"SELECT * FROM {t}")).all())) for t in TABLES}
-
-
-def refused(session: Session, call: Callable[[], Any], code: str) -> SandboxError:
-    before = snapshot(session)
-    with pytest.raises(SandboxError) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    assert snapshot(session) == before
-    return caught.value
 
 
 def last_entry(session: Session, object_id: str) -> LedgerEntry:
@@ -495,3 +476,11 @@ def test_only_the_bureau_keeps_the_purpose_list(s: Session, username: str) -> No
         s, lambda: purposes.add_purpose(s, who, code="test.q", label="l", now=T0), "forbidden.role"
     )
     refused(s, lambda: purposes.deactivate(s, who, "test.p", now=T0), "forbidden.role")
+
+
+def snapshot(session: Session) -> dict[str, list[str]]:
+    return helpers.snapshot(session, TABLES)
+
+
+def refused(session: Session, call: Callable[[], Any], code: str) -> SandboxError:
+    return helpers.refused(session, call, code, tables=TABLES)
