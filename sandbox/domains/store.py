@@ -5,7 +5,6 @@ per-version protocol state, and results that belong to the owner. Only that doma
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,3 @@ class DomainStore:
     def ensure(self) -> None:
         (self.root / "datasets").mkdir(parents=True, exist_ok=True)
         (self.root / "results").mkdir(parents=True, exist_ok=True)
-
-    def clear_incoming(self) -> None:
-        shutil.rmtree(self.root / ".incoming", ignore_errors=True)

@@ -66,6 +66,7 @@ def trace(
     *,
     ticket_key: Ed25519PublicKey,
     ledger_key: Ed25519PublicKey,
+    tree: SignedTree | str | None = None,
 ) -> JobTrace:
     job = session.get(Job, job_id)
     if job is None:
@@ -96,7 +97,9 @@ def trace(
             }
         )
     out.checks = (
-        _authority(out, ticket_key) + _transcript(out) + _included(session, out, ledger_key)
+        _authority(out, ticket_key)
+        + _transcript(out)
+        + _included(out, tree if tree is not None else signed_tree(session, ledger_key))
     )
     return out
 
@@ -198,32 +201,47 @@ def _transcript(t: JobTrace) -> list[Check]:
     return checks
 
 
-def _included(session: Session, t: JobTrace, ledger_key: Ed25519PublicKey) -> list[Check]:
+@dataclass(frozen=True, slots=True)
+class SignedTree:
+    """The latest checkpoint, verified, with the leaf hashes it covers: loaded once per
+    inspection rather than once per sampled job."""
+
+    tree_size: int
+    root: bytes
+    hashes: list[bytes]
+
+
+def signed_tree(session: Session, ledger_key: Ed25519PublicKey) -> SignedTree | str:
+    """The verified tree, or why there is none."""
     row = ledger.latest_checkpoint(session)
     if row is None:
-        return [Check("inclusion", "inclusion", False, "no signed checkpoint")]
+        return "no signed checkpoint"
     try:
         checkpoint = verify_checkpoint(ledger_key, ledger.signed(row))
     except CheckpointError:
-        return [
-            Check(
-                "inclusion", "inclusion", False, "the latest checkpoint's signature does not verify"
-            )
-        ]
-    hashes = ledger.leaves(session, checkpoint.tree_size)
-    root = bytes.fromhex(checkpoint.root_hash)
-    covered = [e for e in t.entries if e.index < checkpoint.tree_size]
+        return "the latest checkpoint's signature does not verify"
+    return SignedTree(
+        checkpoint.tree_size,
+        bytes.fromhex(checkpoint.root_hash),
+        ledger.leaves(session, checkpoint.tree_size),
+    )
+
+
+def _included(t: JobTrace, tree: SignedTree | str) -> list[Check]:
+    if isinstance(tree, str):
+        return [Check("inclusion", "inclusion", False, tree)]
+    covered = [e for e in t.entries if e.index < tree.tree_size]
     bad = []
     for entry in covered:
         try:
-            proof = merkle.inclusion_proof(hashes, entry.index, checkpoint.tree_size)
+            proof = merkle.inclusion_proof(tree.hashes, entry.index, tree.tree_size)
             merkle.verify_inclusion(
-                merkle.leaf_hash(entry.body), entry.index, checkpoint.tree_size, proof, root
+                merkle.leaf_hash(entry.body), entry.index, tree.tree_size, proof, tree.root
             )
         except merkle.ProofError:
             bad.append(entry.index)
     pending = len(t.entries) - len(covered)
-    detail = f"{len(covered)} entries proven in the tree of size {checkpoint.tree_size}" + (
+    detail = f"{len(covered)} entries proven in the tree of size {tree.tree_size}" + (
         f"; {pending} newer than the checkpoint" if pending else ""
     )
     return [
@@ -250,6 +268,8 @@ def inspect(
         )
     )
     picked = secrets.SystemRandom().sample(recent, min(max(n, 1), MAX_SAMPLE, len(recent)))
+    tree = signed_tree(session, ledger_key)
     return [
-        trace(session, job_id, ticket_key=ticket_key, ledger_key=ledger_key) for job_id in picked
+        trace(session, job_id, ticket_key=ticket_key, ledger_key=ledger_key, tree=tree)
+        for job_id in picked
     ]
