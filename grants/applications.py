@@ -244,7 +244,8 @@ def _touches(grant: Grant, dataset_ids: set[UUID]) -> bool:
 
 def visible_grants(session: Session, who: Principal, *, state: str | None = None) -> list[Grant]:
     """The bureau and the auditor see every grant; an operator its own; a provider's CDO the
-    grants that touch its datasets; anyone else none. Newest first."""
+    grants that touch its datasets; a bank the approved grants that name it as a recipient of
+    outputs; anyone else none. Newest first."""
     query = select(Grant).order_by(Grant.created_at.desc())
     if state is not None:
         query = query.where(Grant.state == state)
@@ -255,7 +256,14 @@ def visible_grants(session: Session, who: Principal, *, state: str | None = None
     if who.role == Role.PROVIDER_CDO:
         mine = _org_dataset_ids(session, who.org_id)
         return [g for g in session.scalars(query) if _touches(g, mine)]
+    if who.role == Role.BANK_ANALYST:
+        return [g for g in session.scalars(query) if names_recipient(g, who.org_slug)]
     return []
+
+
+def names_recipient(grant: Grant, slug: str) -> bool:
+    """True when the grant, as approved, releases outputs to this organization."""
+    return grant.approved is not None and slug in Terms.model_validate(grant.approved).recipients
 
 
 def can_see(session: Session, who: Principal, grant: Grant) -> bool:
@@ -265,6 +273,8 @@ def can_see(session: Session, who: Principal, grant: Grant) -> bool:
         return grant.operator_id == who.org_id
     if who.role == Role.PROVIDER_CDO:
         return _touches(grant, _org_dataset_ids(session, who.org_id))
+    if who.role == Role.BANK_ANALYST:
+        return names_recipient(grant, who.org_slug)
     return False
 
 

@@ -3,8 +3,8 @@ per step, and the job carries ``grant:<id>`` as its authority, so that suspendin
 the grant or its license stops it (queued or running) and expiry sweeps it.
 
 Which steps a kind needs (which domain, which action, which dataset) is a *plan*. The runtime's
-protocol kinds register their planners in :data:`PLANS` as they land; a kind without a planner,
-or whose actions this runtime does not have, is refused before anything is charged.
+protocol kinds register their planners in :data:`PLANS`; a kind without a planner, or whose
+actions this runtime does not have, is refused before anything is charged.
 """
 
 from __future__ import annotations
@@ -12,20 +12,65 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants.grants import authority
+from grants.applications import visible_grants
+from grants.grants import authority, effective_state
+from grants.models import GrantState
 from grants.policy import Allowed, Computation, PlannedStep, Refused, authorize, decide
-from grants.terms import Kind
+from grants.terms import Kind, Terms
+from sandbox.compute import lookup_steps
+from sandbox.compute.models import LookupTable
+from sandbox.compute.plans import (
+    DEFAULT_FPR,
+    Limits,
+    Party,
+    PlanStep,
+    lookup_plan,
+    psi_plan,
+    psi_shards,
+    shard_count,
+)
+from sandbox.datasets.models import Dataset, DatasetVersion
+from sandbox.datasets.schema import Schema
 from sandbox.errors import InvalidInput
 from sandbox.jobs.models import Job
 from sandbox.jobs.service import StepSpec, create_job
 from sandbox.parties.principal import Principal
-from sandbox.tickets import TicketSigner
+from sandbox.settings import Settings
+from sandbox.tickets import DatasetRef, TicketSigner
 
-Planner = Callable[[Computation, Allowed, str], list[PlannedStep]]
-PLANS: dict[Kind, Planner] = {}
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """How jobs are split to run in parallel (from Settings)."""
+
+    psi_shard_rows: int = 25_000
+    lookup_shard_rows: int = 4_000
+    lookup_build_rows: int = 250_000
+    max_shards: int = 16
+
+    @classmethod
+    def of(cls, settings: Settings) -> Sizing:
+        return cls(
+            settings.psi_shard_rows,
+            settings.lookup_shard_rows,
+            settings.lookup_build_rows,
+            settings.max_shards,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    steps: list[PlannedStep]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+Planner = Callable[[Session, Computation, Allowed, Sizing], Plan]
 
 
 def submit(
@@ -33,9 +78,9 @@ def submit(
     who: Principal,
     c: Computation,
     *,
-    requester_domain: str,
     signer: TicketSigner,
     now: dt.datetime,
+    sizing: Sizing | None = None,
 ) -> Job:
     """The job for an allowed computation (caller commits, then enqueues); a refusal is
     recorded in the ledger and raised as :class:`grants.policy.PolicyRefusal`."""
@@ -46,8 +91,12 @@ def submit(
         )
     decision = decide(session, who, c, now=now)
     job_id = uuid.uuid4()
-    steps = [] if isinstance(decision, Refused) else planner(c, decision, requester_domain)
-    tickets = authorize(session, who, c, job_id=job_id, steps=steps, signer=signer, now=now)
+    plan = (
+        Plan([])
+        if isinstance(decision, Refused)
+        else planner(session, c, decision, sizing or Sizing())
+    )
+    tickets = authorize(session, who, c, job_id=job_id, steps=plan.steps, signer=signer, now=now)
     return create_job(
         session,
         job_id=job_id,
@@ -58,9 +107,228 @@ def submit(
             "recipient": c.recipient,
             "rows": c.rows,
             "datasets": [d.model_dump(mode="json") for d in c.datasets],
+            "input": str(c.input_dataset) if c.input_dataset else None,
+            **plan.params,
         },
         request={"grant": str(c.grant_id), "kind": c.kind.value, "purpose": c.purpose},
-        steps=[StepSpec(s.step_id, s.domain, s.action, tickets[s.step_id]) for s in steps],
+        steps=[
+            StepSpec(s.step_id, s.domain, s.action, tickets[s.step_id], s.after) for s in plan.steps
+        ],
         authority=authority(c.grant_id),
         now=now,
     )
+
+
+def input_rows(session: Session, dataset_id: uuid.UUID) -> int:
+    """Valid rows of a dataset's current version (metadata: what the policy charges)."""
+    rows = session.scalar(
+        select(DatasetVersion.row_count)
+        .where(DatasetVersion.dataset_id == dataset_id)
+        .order_by(DatasetVersion.version.desc())
+        .limit(1)
+    )
+    return int(rows or 0)
+
+
+def _schema(session: Session, ref: DatasetRef) -> Schema:
+    schema_json = session.scalar(
+        select(DatasetVersion.schema_json).where(
+            DatasetVersion.dataset_id == uuid.UUID(ref.id), DatasetVersion.version == ref.version
+        )
+    )
+    if schema_json is None:
+        raise InvalidInput("the dataset version is missing", code="job.dataset_missing")
+    return Schema.model_validate(schema_json)
+
+
+def _parties(
+    session: Session, c: Computation, allowed: Allowed
+) -> tuple[Party, Party, tuple[str, ...]]:
+    """The requester (its input dataset) and the one provider dataset, with the provider's
+    asked columns other than its identifier."""
+    if allowed.input is None or allowed.input_domain is None:
+        raise InvalidInput(
+            "this computation needs the requester's input dataset", code="job.input_required"
+        )
+    if len(c.datasets) != 1:
+        raise InvalidInput("name exactly one provider dataset", code="job.one_provider")
+    (ask,) = c.datasets
+    provider_ref = DatasetRef(id=str(ask.dataset_id), version=allowed.versions[ask.dataset_id])
+    requester_schema = _schema(session, allowed.input)
+    provider_schema = _schema(session, provider_ref)
+    if requester_schema.identifier.kind != provider_schema.identifier.kind:
+        raise InvalidInput(
+            "the two datasets identify different things "
+            f"({requester_schema.identifier.kind} and {provider_schema.identifier.kind})",
+            code="job.identifier_mismatch",
+        )
+    if provider_schema.identifier.column not in ask.columns:
+        raise InvalidInput(
+            "ask for the provider dataset's identifier column", code="job.identifier_column"
+        )
+    others = tuple(col for col in ask.columns if col != provider_schema.identifier.column)
+    requester = Party(allowed.input_domain, allowed.input, requester_schema.identifier.column)
+    provider = Party(
+        allowed.domains[ask.dataset_id], provider_ref, provider_schema.identifier.column
+    )
+    return requester, provider, others
+
+
+def _limits(c: Computation, allowed: Allowed, *, min_items: int) -> Limits:
+    return Limits(
+        max_items=allowed.terms.rows_per_call,
+        min_items=min_items,
+        max_overlap=allowed.terms.max_overlap,
+        grant=str(c.grant_id),
+    )
+
+
+def _planned(steps: list[PlanStep]) -> list[PlannedStep]:
+    return [
+        PlannedStep(
+            uuid.uuid4(),
+            s.domain,
+            s.action,
+            uuid.UUID(s.dataset.id),
+            after=s.after,
+            scope=s.scope,
+            columns=s.columns,
+            version=s.dataset.version,
+        )
+        for s in steps
+    ]
+
+
+def _psi(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) -> Plan:
+    requester, provider, _ = _parties(session, c, allowed)
+    cardinality = c.kind is Kind.PSI_CARDINALITY
+    steps = psi_plan(
+        c.kind.value,
+        requester,
+        provider,
+        rows=c.rows,
+        shards=psi_shards(c.rows, sizing.psi_shard_rows, sizing.max_shards, DEFAULT_FPR),
+        limits=_limits(c, allowed, min_items=allowed.terms.min_set_size if cardinality else 1),
+    )
+    return Plan(_planned(steps))
+
+
+def _lookup(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) -> Plan:
+    requester, provider, labels = _parties(session, c, allowed)
+    if not labels:
+        raise InvalidInput(
+            "a lookup needs at least one label column besides the identifier",
+            code="job.no_labels",
+        )
+    digest = lookup_steps.labels_digest(labels)
+    known = session.scalar(
+        select(func.count())
+        .select_from(LookupTable)
+        .where(
+            LookupTable.dataset_id == uuid.UUID(provider.dataset.id),
+            LookupTable.version == provider.dataset.version,
+            LookupTable.labels == digest,
+        )
+    )
+    provider_rows = input_rows(session, uuid.UUID(provider.dataset.id))
+    parts = 0 if known else shard_count(provider_rows, sizing.lookup_build_rows, sizing.max_shards)
+    steps = lookup_plan(
+        requester,
+        provider,
+        labels,
+        shards=shard_count(c.rows, sizing.lookup_shard_rows, sizing.max_shards),
+        build_parts=parts,
+        limits=_limits(c, allowed, min_items=1),
+    )
+    table = {"dataset": provider.dataset.id, "version": provider.dataset.version, "labels": digest}
+    return Plan(_planned(steps), {"lookup_table": table})
+
+
+PLANS: dict[Kind, Planner] = {
+    Kind.PSI_INTERSECTION: _psi,
+    Kind.PSI_CARDINALITY: _psi,
+    Kind.LOOKUP: _lookup,
+}
+
+
+RUNNABLE_KINDS = (Kind.PSI_INTERSECTION, Kind.PSI_CARDINALITY, Kind.LOOKUP)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetChoice:
+    id: str
+    name: str
+    title: str
+    owner: str
+    rows: int
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Runnable:
+    """An approved grant the caller may run computations under, with the choices a form needs
+    (metadata only: names, owners, row counts)."""
+
+    grant_id: str
+    purpose: str
+    kinds: tuple[str, ...]
+    recipients: tuple[str, ...]
+    datasets: tuple[DatasetChoice, ...]
+    inputs: tuple[DatasetChoice, ...]  # the recipients' own datasets, as requester inputs
+    calls_per_day: int
+    rows_per_call: int
+
+
+def _choice(session: Session, dataset: Dataset, columns: tuple[str, ...] | None) -> DatasetChoice:
+    version = session.scalar(
+        select(DatasetVersion)
+        .where(DatasetVersion.dataset_id == dataset.id)
+        .order_by(DatasetVersion.version.desc())
+        .limit(1)
+    )
+    schema = Schema.model_validate(version.schema_json) if version else None
+    return DatasetChoice(
+        id=str(dataset.id),
+        name=dataset.name,
+        title=schema.title if schema else dataset.name,
+        owner=dataset.domain.org.slug,
+        rows=version.row_count if version else 0,
+        columns=columns if columns is not None else ((schema.identifier.column,) if schema else ()),
+    )
+
+
+def runnable(session: Session, who: Principal, *, now: dt.datetime) -> list[Runnable]:
+    out: list[Runnable] = []
+    for grant in visible_grants(session, who):
+        if grant.approved is None or effective_state(grant, now) != GrantState.APPROVED.value:
+            continue
+        terms = Terms.model_validate(grant.approved)
+        operator = grant.operator_id == who.org_id
+        if not operator and who.org_slug not in terms.recipients:
+            continue
+        kinds = tuple(k.value for k in terms.kinds if k in RUNNABLE_KINDS)
+        if not kinds:
+            continue
+        recipients = terms.recipients if operator else (who.org_slug,)
+        datasets = tuple(
+            _choice(session, ds, d.columns)
+            for d in terms.datasets
+            if (ds := session.get(Dataset, d.dataset_id)) is not None
+        )
+        held = session.scalars(select(Dataset).order_by(Dataset.name)).all()
+        inputs = tuple(
+            _choice(session, ds, None) for ds in held if ds.domain.org.slug in recipients
+        )
+        out.append(
+            Runnable(
+                grant_id=str(grant.id),
+                purpose=terms.purpose,
+                kinds=kinds,
+                recipients=tuple(recipients),
+                datasets=datasets,
+                inputs=inputs,
+                calls_per_day=terms.calls_per_day,
+                rows_per_call=terms.rows_per_call,
+            )
+        )
+    return out

@@ -112,13 +112,14 @@ def seed_governance(session: Session, *, now: dt.datetime) -> DemoGovernance:
                 DatasetColumns(dataset_id=datasets[name][0], columns=cols)
                 for name, cols in SIGNALS.items()
             ),
-            kinds=(Kind.LOOKUP, Kind.PSI_CARDINALITY),
+            kinds=(Kind.LOOKUP, Kind.PSI_INTERSECTION, Kind.PSI_CARDINALITY),
             purpose=PURPOSE,
             purpose_text="Banks check loan applicants who authorized the query.",
             recipients=("bank-a", "bank-b"),
             calls_per_day=200,
             rows_per_call=10_000,
             min_cohort=10,
+            min_set_size=20,
             epsilon_budget=5.0,
             valid_from=start,
             valid_until=end,

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grants import catalog_review, licenses, zones
 from grants.grants import effective_state
 from grants.models import Grant, GrantState, GrantUsage
 from grants.terms import DatasetColumns, Kind, Terms
-from sandbox.datasets.models import Dataset
+from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.errors import PermissionDenied
 from sandbox.ledger.entry import digest
 from sandbox.ledger.log import Actor, append
@@ -38,6 +39,8 @@ class Computation:
     recipient: str  # organization slug that receives the outputs
     rows: int  # size of the requester's input
     epsilon: float | None = None
+    # The requester's own input: a dataset held in the recipient's domain (PSI and lookup).
+    input_dataset: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class Allowed:
     terms: Terms
     versions: dict[uuid.UUID, int]  # dataset id -> current (reviewed) version
     domains: dict[uuid.UUID, str]  # dataset id -> domain name
+    input: DatasetRef | None = None  # the requester's input dataset, current version
+    input_domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,11 @@ class PlannedStep:
     step_id: uuid.UUID
     domain: str
     action: str
-    dataset_id: uuid.UUID | None  # the provider dataset this step reads, if any
+    dataset_id: uuid.UUID | None  # the dataset this step reads, if any
+    after: tuple[int, ...] | None = None  # seqs it waits for; None: the previous step
+    scope: dict[str, Any] = field(default_factory=dict)  # signed into the ticket
+    columns: tuple[str, ...] | None = None  # None: the columns asked for this dataset
+    version: int | None = None  # None: the dataset's reviewed current version
 
 
 class PolicyRefusal(PermissionDenied):
@@ -93,7 +102,7 @@ def decide(
         reasons.append(Reason(code, message))
 
     grant = session.get(Grant, c.grant_id)
-    if grant is None or grant.operator_id != who.org_id:
+    if grant is None or not _may_invoke(grant, who, c):
         return Refused((Reason("policy.no_grant", "no such grant for your organization"),))
     lic = grant.license
     state = licenses.effective_state(lic, now)
@@ -125,6 +134,13 @@ def decide(
     used = session.get(GrantUsage, (grant.id, now.date()))
     if used is not None and used.calls >= terms.calls_per_day:
         no("policy.quota_used", f"today's {terms.calls_per_day} calls are used up")
+    if terms.rows_per_day is not None and (used.rows if used else 0) + c.rows > terms.rows_per_day:
+        no("policy.rows_per_day", f"the call would exceed today's {terms.rows_per_day} rows")
+    if c.kind is Kind.PSI_CARDINALITY and 0 < c.rows < terms.min_set_size:
+        no(
+            "policy.min_set_size",
+            f"a cardinality query needs at least {terms.min_set_size} identifiers",
+        )
     if c.epsilon is not None:
         left = (terms.epsilon_budget or 0.0) - grant.epsilon_spent
         if terms.epsilon_budget is None or c.epsilon > left + 1e-12:
@@ -151,9 +167,41 @@ def decide(
         if dataset is not None and cls is not None:
             versions[ask.dataset_id] = cls.version
             domains[ask.dataset_id] = dataset.domain.name
+    input_ref, input_domain = _input(session, c, reasons)
     if reasons:
         return Refused(tuple(reasons))
-    return Allowed(grant, terms, versions, domains)
+    return Allowed(grant, terms, versions, domains, input_ref, input_domain)
+
+
+def _may_invoke(grant: Grant, who: Principal, c: Computation) -> bool:
+    """The grant's operator, or an organization the approved grant names as a recipient,
+    asking for its own outputs."""
+    if grant.operator_id == who.org_id:
+        return True
+    if grant.approved is None or c.recipient != who.org_slug:
+        return False
+    return who.org_slug in Terms.model_validate(grant.approved).recipients
+
+
+def _input(
+    session: Session, c: Computation, reasons: list[Reason]
+) -> tuple[DatasetRef | None, str | None]:
+    """The requester's input must be a dataset of the recipient, in the recipient's domain."""
+    if c.input_dataset is None:
+        return None, None
+    dataset = session.get(Dataset, c.input_dataset)
+    owner = dataset.domain.org if dataset is not None else None
+    current = (
+        session.scalar(
+            select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)
+        )
+        if dataset is not None
+        else None
+    )
+    if dataset is None or owner is None or owner.slug != c.recipient or current is None:
+        reasons.append(Reason("policy.input", "the input must be a dataset held by the recipient"))
+        return None, None
+    return DatasetRef(id=str(dataset.id), version=current), dataset.domain.name
 
 
 def authorize(
@@ -177,17 +225,21 @@ def authorize(
         "rows": c.rows,
         "epsilon": c.epsilon,
         "datasets": [d.model_dump(mode="json") for d in c.datasets],
+        "input": str(c.input_dataset) if c.input_dataset else None,
     }
     if isinstance(decision, Refused):
         _refuse(session, who, c, params, decision, now)
     tickets: dict[uuid.UUID, str] = {}
     for step in steps:
-        cols = next((d.columns for d in c.datasets if d.dataset_id == step.dataset_id), ())
-        refs = (
-            (DatasetRef(id=str(step.dataset_id), version=decision.versions[step.dataset_id]),)
-            if step.dataset_id is not None
-            else ()
-        )
+        cols = step.columns
+        if cols is None:
+            cols = next((d.columns for d in c.datasets if d.dataset_id == step.dataset_id), ())
+        refs: tuple[DatasetRef, ...] = ()
+        if step.dataset_id is not None:
+            version = step.version
+            if version is None:
+                version = decision.versions[step.dataset_id]
+            refs = (DatasetRef(id=str(step.dataset_id), version=version),)
         tickets[step.step_id] = signer.sign(
             job=str(job_id),
             step=str(step.step_id),
@@ -195,6 +247,7 @@ def authorize(
             action=step.action,
             datasets=refs,
             columns=tuple(cols),
+            scope=step.scope,
             now=now,
         )
     usage = _usage(session, decision.grant.id, now.date())

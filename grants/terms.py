@@ -54,6 +54,17 @@ class Terms(BaseModel):
     calls_per_day: int = Field(gt=0, le=10_000_000)
     rows_per_call: int = Field(gt=0, le=100_000_000)
     min_cohort: int = Field(default=10, ge=1, le=100_000)
+    # Probing guards (PSI): no membership test one identifier at a time.
+    rows_per_day: int | None = Field(default=None, gt=0, le=1_000_000_000)
+    min_set_size: int = Field(
+        default=100, ge=1, le=1_000_000, description="Fewest requester ids for psi.cardinality."
+    )
+    max_overlap: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="How much two successive cardinality queries may overlap.",
+    )
     epsilon_budget: float | None = Field(default=None, gt=0, le=100)
 
     @model_validator(mode="after")
@@ -90,6 +101,12 @@ class Terms(BaseModel):
             and self.calls_per_day <= wider.calls_per_day
             and self.rows_per_call <= wider.rows_per_call
             and self.min_cohort >= wider.min_cohort
+            and self.min_set_size >= wider.min_set_size
+            and self.max_overlap <= wider.max_overlap
+            and (
+                wider.rows_per_day is None
+                or (self.rows_per_day is not None and self.rows_per_day <= wider.rows_per_day)
+            )
             and self._budget_within(wider)
         )
 

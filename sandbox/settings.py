@@ -41,6 +41,22 @@ class Settings(BaseSettings):
     max_reject_ratio: float = Field(default=0.2, ge=0, le=1)
     max_request_bytes: int = Field(default=1 << 20, gt=0)
 
+    exchange_url: str = Field(
+        default="",
+        description="Protocol message exchange: redis://…, or default data_dir/exchange.",
+    )
+    exchange_ttl_seconds: int = Field(default=24 * 3600, ge=60, description="Message lifetime.")
+    psi_shard_rows: int = Field(
+        default=25_000, ge=100, description="Split PSI jobs into shards of about this many ids."
+    )
+    lookup_shard_rows: int = Field(
+        default=4_000, ge=100, description="Split lookup queries into shards of this many ids."
+    )
+    lookup_build_rows: int = Field(
+        default=100_000, ge=1000, description="Rows per parallel part of a lookup table build."
+    )
+    max_shards: int = Field(default=16, ge=1, le=256)
+
     cookie_secure: bool = Field(default=False, description="Set behind HTTPS.")
     require_services: bool = Field(default=False, description="Tests fail instead of skip.")
     log_level: str = "INFO"
@@ -60,6 +76,10 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return (self.data_dir / "broker").resolve()
+
+    @property
+    def exchange_dir(self) -> Path:
+        return (self.data_dir / "exchange").resolve()
 
     @property
     def domain_root(self) -> Path:

@@ -11,7 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -41,6 +41,9 @@ class Ticket:
     issued_at: int
     expires_at: int
     key_id: str
+    # What else the step may do, bound by the signature: shard, peer, item bounds, output
+    # controls. Plain JSON values only; protocols read what they need and refuse the rest.
+    scope: dict[str, Any] = field(default_factory=dict)
     version: str = VERSION
 
     def claims(self) -> dict[str, Any]:
@@ -55,6 +58,7 @@ class Ticket:
             "iat": self.issued_at,
             "exp": self.expires_at,
             "kid": self.key_id,
+            "scope": self.scope,
         }
 
 
@@ -82,6 +86,7 @@ def issue(
     action: str,
     datasets: tuple[DatasetRef, ...] = (),
     columns: tuple[str, ...] = (),
+    scope: dict[str, Any] | None = None,
     now: dt.datetime,
     ttl_seconds: int,
 ) -> str:
@@ -95,9 +100,16 @@ def issue(
         issued_at=int(now.timestamp()),
         expires_at=int(now.timestamp()) + ttl_seconds,
         key_id=key_id(key.public_key()),
+        scope=dict(scope or {}),
     )
     body = canonical(ticket.claims())
     return f"{_b64(body)}.{_b64(key.sign(body))}"
+
+
+def _scope(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError("scope must be an object")
+    return value
 
 
 def verify(
@@ -131,6 +143,7 @@ def verify(
             issued_at=int(claims["iat"]),
             expires_at=int(claims["exp"]),
             key_id=str(claims["kid"]),
+            scope=_scope(claims.get("scope", {})),
         )
     except (ValueError, KeyError, TypeError, InvalidSignature, binascii.Error) as exc:
         raise TicketRejected() from exc
@@ -161,6 +174,7 @@ class TicketSigner:
         action: str,
         datasets: tuple[DatasetRef, ...],
         columns: tuple[str, ...] = (),
+        scope: dict[str, Any] | None = None,
         now: dt.datetime,
     ) -> str:
         return issue(
@@ -171,6 +185,7 @@ class TicketSigner:
             action=action,
             datasets=datasets,
             columns=columns,
+            scope=scope,
             now=now,
             ttl_seconds=self.ttl_seconds,
         )

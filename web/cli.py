@@ -82,6 +82,16 @@ def worker(ctx: click.Context, coordinator_role: bool, domain: str | None) -> No
     )
 
 
+@main.command("bench")
+@click.argument("name", type=click.Choice(["psi"]))
+@click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every code path.")
+def bench_cmd(name: str, quick: bool) -> None:
+    """Run a benchmark; prints one JSON object per case (DESIGN §8)."""
+    from bench import psi
+
+    psi.run(quick=quick)
+
+
 def _guard(action: Callable[[], None]) -> None:
     try:
         action()

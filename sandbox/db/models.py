@@ -1,5 +1,6 @@
 """Imports every model, so that ``Base.metadata`` is complete (for Alembic and tests)."""
 
+from sandbox.compute.models import LookupTable
 from sandbox.datasets.models import Dataset, DatasetVersion, QualitySnapshot
 from sandbox.domains.models import Domain
 from sandbox.jobs.models import Job, Step
@@ -14,6 +15,7 @@ __all__ = [
     "Job",
     "LedgerCheckpoint",
     "LedgerEntry",
+    "LookupTable",
     "Organization",
     "QualitySnapshot",
     "Step",

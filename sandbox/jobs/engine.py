@@ -48,6 +48,7 @@ def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
     failed = next((s for s in steps if s.state == StepState.FAILED), None)
     if failed is not None:
         _finish(job, JobState.FAILED, now, code=failed.error_code, message=failed.error_message)
+        _abort_waiting(steps, now)
         _record(session, "job.failed", "job", job.id, job.id, now, reason=failed.error_code)
         return out
     if all(s.state == StepState.SUCCEEDED for s in steps):
@@ -55,6 +56,7 @@ def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
         _finish(job, JobState.SUCCEEDED, now)
         _record(session, "job.succeeded", "job", job.id, job.id, now)
         owner = session.get(Organization, job.org_id)
+        recipient = job.params_json.get("recipient") if job.params_json else None
         _record(
             session,
             "result.released",
@@ -63,19 +65,31 @@ def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
             job.id,
             now,
             result_digest=digest(job.result_json),
-            recipients=[owner.slug if owner else "?"],
+            recipients=[recipient or (owner.slug if owner else "?")],
         )
         return out
     if job.state == JobState.QUEUED:
         job.state = JobState.RUNNING.value
         job.started_at = now
-    # Steps run in sequence: the first unfinished one is the only one that may be queued.
-    current = next(s for s in steps if s.state != StepState.SUCCEEDED)
-    if current.state == StepState.PENDING:
-        current.state = StepState.QUEUED.value
-        current.enqueued_at = now
-        out.steps.append((StepId(current.id), current.domain))
+    # A step is queued once every step it depends on has succeeded; independent steps (the
+    # shards of a protocol, the two parties' first moves) are queued together.
+    done = {s.seq for s in steps if s.state == StepState.SUCCEEDED}
+    for step in steps:
+        if step.state == StepState.PENDING and all(d in done for d in step.depends_on):
+            step.state = StepState.QUEUED.value
+            step.enqueued_at = now
+            out.steps.append((StepId(step.id), step.domain))
     return out
+
+
+def _abort_waiting(steps: list[Step], now: dt.datetime) -> None:
+    """A failed job's steps that have not started never will: no worker may claim them."""
+    for step in steps:
+        if step.state in (StepState.PENDING.value, StepState.QUEUED.value):
+            step.state = StepState.FAILED.value
+            step.error_code = "job.aborted"
+            step.error_message = "another step of the job failed"
+            step.finished_at = now
 
 
 def _finish(

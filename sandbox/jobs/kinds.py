@@ -14,6 +14,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sandbox.compute.finalize import finalize_lookup, finalize_psi
 from sandbox.datasets.models import Dataset, DatasetVersion, QualitySnapshot
 from sandbox.jobs.models import Job, Step
 
@@ -49,7 +50,12 @@ def _finalize_profile(
     return {"quality": quality}
 
 
-FINALIZERS: dict[str, Finalizer] = {DATASET_PROFILE: _finalize_profile}
+FINALIZERS: dict[str, Finalizer] = {
+    DATASET_PROFILE: _finalize_profile,
+    "psi.intersection": finalize_psi,
+    "psi.cardinality": finalize_psi,
+    "lookup": finalize_lookup,
+}
 
 
 def finalize(

@@ -62,6 +62,8 @@ class Step(HasId, Base):
     seq: Mapped[int]
     domain: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64))
+    # The seqs of the steps this one waits for; None means the step before it (a chain).
+    after: Mapped[list[int] | None] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(16), index=True)
     ticket: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -76,3 +78,9 @@ class Step(HasId, Base):
     result_json: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     job: Mapped[Job] = relationship(back_populates="steps")
+
+    @property
+    def depends_on(self) -> list[int]:
+        if self.after is not None:
+            return list(self.after)
+        return [self.seq - 1] if self.seq > 0 else []

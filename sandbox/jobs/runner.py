@@ -16,14 +16,18 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.db.engine import session_scope
 from sandbox.domains.store import DomainStore
 from sandbox.errors import SandboxError, TicketRejected
-from sandbox.ids import StepId
+from sandbox.exchange.store import Exchange
+from sandbox.ids import JobId, StepId
 from sandbox.jobs import engine
-from sandbox.jobs.actions import ACTIONS, StepContext
+from sandbox.jobs.actions import ACTIONS
+from sandbox.jobs.context import StepContext, Upstream
+from sandbox.jobs.models import Step, StepState
 from sandbox.tickets import verify
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ class DomainRuntime:
     worker_id: str
     lease_seconds: float
     clock: Callable[[], dt.datetime]
+    exchange: Exchange
 
 
 class _LeaseKeeper(threading.Thread):
@@ -73,12 +78,18 @@ def run_step(rt: DomainRuntime, step_id: StepId) -> engine.Followups:
         claimed = (
             None
             if step is None
-            else (UUID(str(step.job_id)), step.domain, step.action, step.ticket)
+            else (
+                UUID(str(step.job_id)),
+                step.domain,
+                step.action,
+                step.ticket,
+                _upstream(session, step),
+            )
         )
     if claimed is None:
         log.info("step %s: not claimable (finished, or held by another worker)", step_id)
         return engine.Followups()
-    job_id, domain, action, token = claimed
+    job_id, domain, action, token, upstream = claimed
     try:
         if domain != rt.domain:
             raise TicketRejected()
@@ -107,7 +118,9 @@ def run_step(rt: DomainRuntime, step_id: StepId) -> engine.Followups:
                 engine.report_progress(session, step_id, worker=rt.worker_id, fraction=fraction)
 
     try:
-        result = ACTIONS[action](StepContext(rt.factory, rt.store, rt.domain, ticket, progress))
+        result = ACTIONS[action](
+            StepContext(rt.factory, rt.store, rt.domain, ticket, progress, rt.exchange, upstream)
+        )
     except SandboxError as exc:
         return _fail(rt, step_id, exc.code, exc.message)
     except Exception as exc:  # noqa: BLE001  (any bug must fail the step, not kill the worker)
@@ -125,13 +138,37 @@ def run_step(rt: DomainRuntime, step_id: StepId) -> engine.Followups:
         keeper.join()
     with session_scope(rt.factory) as session:
         out = engine.complete(session, step_id, worker=rt.worker_id, result=result, now=rt.clock())
-    if not out.jobs:
-        log.warning("step %s: lease lost before completion; result discarded", step_id)
-    return out
+        if not out.jobs:
+            log.warning("step %s: lease lost before completion; result discarded", step_id)
+            return out
+        # Advance the job in the same transaction: the next steps are queued without a round
+        # trip through the coordinator (which still advances jobs the reaper finds stalled).
+        advanced = engine.advance(session, JobId(job_id), now=rt.clock())
+    return advanced
+
+
+def _upstream(session: Session, step: Step) -> tuple[Upstream, ...]:
+    deps = step.depends_on
+    if not deps:
+        return ()
+    rows = session.scalars(
+        select(Step).where(
+            Step.job_id == step.job_id,
+            Step.seq.in_(deps),
+            Step.state == StepState.SUCCEEDED.value,
+        )
+    ).all()
+    return tuple(
+        Upstream(seq=r.seq, domain=r.domain, action=r.action, result=dict(r.result_json or {}))
+        for r in sorted(rows, key=lambda r: r.seq)
+    )
 
 
 def _fail(rt: DomainRuntime, step_id: StepId, code: str, message: str) -> engine.Followups:
     with session_scope(rt.factory) as session:
-        return engine.fail(
+        out = engine.fail(
             session, step_id, worker=rt.worker_id, code=code, message=message, now=rt.clock()
         )
+        for job_id in out.jobs:  # the job fails now, and its waiting steps with it
+            out.extend(engine.advance(session, job_id, now=rt.clock()))
+        return engine.Followups(steps=out.steps)

@@ -88,6 +88,7 @@ class StepSpec:
     domain: str
     action: str
     ticket: str
+    after: tuple[int, ...] | None = None  # seqs this step waits for; None: the previous step
 
 
 def create_job(
@@ -102,9 +103,16 @@ def create_job(
     authority: str | None,
     now: dt.datetime,
 ) -> Job:
-    """A job with its steps and their (already signed) tickets, and its ledger entry. The
-    steps run in order. Refuses a kind or action this runtime cannot run."""
+    """A job with its steps and their (already signed) tickets, and its ledger entry. A step
+    runs once the steps it waits for have succeeded (by default, the one before it). Refuses a
+    kind or action this runtime cannot run, and dependencies that are not earlier steps."""
     missing = [s.action for s in steps if s.action not in ACTIONS]
+    bad_order = any(
+        s.after is not None and any(not 0 <= d < seq for d in s.after)
+        for seq, s in enumerate(steps)
+    )
+    if bad_order:
+        raise ValueError("a step may only wait for earlier steps")
     if kind not in FINALIZERS or missing or not steps:
         raise InvalidInput(
             f"the computation kind {kind} is not available in this runtime",
@@ -129,6 +137,7 @@ def create_job(
                 seq=seq,
                 domain=spec.domain,
                 action=spec.action,
+                after=list(spec.after) if spec.after is not None else None,
                 state=StepState.PENDING.value,
                 ticket=spec.ticket,
             )

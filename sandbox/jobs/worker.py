@@ -21,6 +21,7 @@ from sandbox.clock import utcnow
 from sandbox.db.engine import make_engine, make_session_factory, session_scope
 from sandbox.domains.service import get_domain
 from sandbox.domains.store import DomainStore
+from sandbox.exchange.store import exchange_for
 from sandbox.jobs import coordinator, runner, tasks
 from sandbox.jobs.celery_app import CeleryEnqueuer, make_celery
 from sandbox.jobs.queue import COORDINATOR_QUEUE, domain_queue
@@ -80,6 +81,7 @@ def run_worker(
             worker_id=f"{domain}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
             lease_seconds=settings.lease_seconds,
             clock=utcnow,
+            exchange=exchange_for(settings),
         )
         queues.append(domain_queue(domain))
     rt = tasks.WorkerRuntime(factory=factory, enqueuer=enqueuer, domain=domain_rt)

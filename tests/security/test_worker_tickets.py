@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sandbox.clock import utcnow
 from sandbox.db.engine import session_scope
 from sandbox.domains.store import DomainStore
+from sandbox.exchange.store import exchange_for
 from sandbox.ids import StepId
 from sandbox.jobs import actions, engine, runner
 from sandbox.jobs import service as jobs
@@ -134,6 +135,7 @@ def test_bad_ticket_is_refused_before_the_store_opens(
         worker_id="test-worker",
         lease_seconds=30,
         clock=utcnow,
+        exchange=exchange_for(world.settings),
     )
     runner.run_step(rt, StepId(step.id))
     assert opened == []

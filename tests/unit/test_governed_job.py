@@ -30,6 +30,7 @@ from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.datasets.schema import Schema
 from sandbox.domains.store import DomainStore
 from sandbox.errors import InvalidInput
+from sandbox.exchange.store import exchange_for
 from sandbox.ids import JobId, StepId
 from sandbox.jobs import actions, engine, kinds, runner
 from sandbox.jobs.models import Job
@@ -41,9 +42,13 @@ from tests.helpers import as_user
 ACTION = "test.count_granted_rows"
 
 
-def _plan(c: Computation, allowed: Allowed, requester_domain: str) -> list[PlannedStep]:
+def _plan(
+    session: Session, c: Computation, allowed: Allowed, sizing: computations.Sizing
+) -> computations.Plan:
     (ask,) = c.datasets
-    return [PlannedStep(uuid.uuid4(), allowed.domains[ask.dataset_id], ACTION, ask.dataset_id)]
+    return computations.Plan(
+        [PlannedStep(uuid.uuid4(), allowed.domains[ask.dataset_id], ACTION, ask.dataset_id)]
+    )
 
 
 def _count(ctx: actions.StepContext) -> dict[str, Any]:
@@ -107,6 +112,7 @@ def _worker(world: World, domain: str) -> runner.DomainRuntime:
         worker_id=f"{domain}-test",
         lease_seconds=30,
         clock=utcnow,
+        exchange=exchange_for(world.settings),
     )
 
 
@@ -122,7 +128,6 @@ def test_a_grant_to_a_job_that_runs(
         session,
         as_user(session, "operator"),
         _computation(session, g),
-        requester_domain="bank-a",
         signer=_signer(world),
         now=utcnow(),
     )
@@ -156,7 +161,6 @@ def test_suspending_the_license_stops_a_queued_job(
         session,
         as_user(session, "operator"),
         _computation(session, g),
-        requester_domain="bank-a",
         signer=_signer(world),
         now=utcnow(),
     )
@@ -184,7 +188,6 @@ def test_refused_and_unavailable_computations_create_no_job(
             session,
             as_user(session, "operator"),
             _computation(session, g, recipient="operator"),
-            requester_domain="bank-a",
             signer=_signer(world),
             now=utcnow(),
         )
@@ -194,7 +197,6 @@ def test_refused_and_unavailable_computations_create_no_job(
             session,
             as_user(session, "operator"),
             _computation(session, g, kind=Kind.LOOKUP),
-            requester_domain="bank-a",
             signer=_signer(world),
             now=utcnow(),
         )

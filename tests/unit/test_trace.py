@@ -11,6 +11,7 @@ from sandbox.clock import utcnow
 from sandbox.datasets.catalog import visible_datasets
 from sandbox.db.engine import session_scope
 from sandbox.domains.store import DomainStore
+from sandbox.exchange.store import exchange_for
 from sandbox.ids import JobId, StepId
 from sandbox.jobs import engine, runner
 from sandbox.jobs import service as jobs
@@ -46,6 +47,7 @@ def _run_profile_job(world: World) -> uuid.UUID:
         worker_id="t",
         lease_seconds=30,
         clock=utcnow,
+        exchange=exchange_for(world.settings),
     )
     runner.run_step(rt, StepId(step_id))
     with session_scope(world.factory) as session:

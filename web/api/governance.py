@@ -11,13 +11,25 @@ from uuid import UUID
 from flask import request
 from sqlalchemy.orm import Session
 
-from grants import catalog_review, grants, licenses, policy, purposes, vouchers, zones
+from grants import (
+    catalog_review,
+    computations,
+    grants,
+    licenses,
+    policy,
+    purposes,
+    vouchers,
+    zones,
+)
 from grants.models import Grant, GrantState, License, Zone
 from sandbox.errors import InvalidInput
+from sandbox.ids import JobId
+from sandbox.jobs import service as jobs
 from sandbox.keys import load_or_create_private_key
 from sandbox.parties.principal import Principal
 from web import context as ctx
 from web.api import governance_schemas as gs
+from web.api import schemas as s
 from web.api.routes import bp, caller, shaped
 from web.api.spec import operation
 from web.params import json_body, path_id
@@ -486,3 +498,41 @@ def check_grant(grant_id: str) -> Any:
         return shaped(gs.CheckOut, {"allowed": True, "reasons": []})
     reasons = [{"code": r.code, "message": r.message} for r in decision.reasons]
     return shaped(gs.CheckOut, {"allowed": False, "reasons": reasons})
+
+
+@operation(
+    bp,
+    "POST",
+    "/grants/{grant_id}/computations",
+    summary="Run a computation under the grant (psi.intersection, psi.cardinality, lookup)",
+    request=gs.ComputationRequest,
+    response=s.JobOut,
+    status=202,
+)
+def run_computation(grant_id: str) -> Any:
+    who = caller()
+    target = path_id(grant_id, "grant")
+    body = json_body(gs.ComputationRequest)
+    session = ctx.db()
+    grants.get_visible_grant(session, who, target)
+    computation = policy.Computation(
+        grant_id=target,
+        kind=body.kind,
+        datasets=body.datasets,
+        purpose=body.purpose,
+        recipient=body.recipient,
+        rows=computations.input_rows(session, body.input_dataset),
+        input_dataset=body.input_dataset,
+    )
+    job = computations.submit(
+        session,
+        who,
+        computation,
+        signer=ctx.signer(),
+        now=ctx.now(),
+        sizing=computations.Sizing.of(ctx.settings()),
+    )
+    out = jobs.job_to_json(job)
+    session.commit()
+    ctx.enqueuer().advance_job(JobId(job.id))  # only after commit
+    return shaped(s.JobOut, out), 202

@@ -306,6 +306,17 @@ class CheckRequest(_In):
     epsilon: float | None = Field(default=None, strict=True, gt=0, le=100)
 
 
+class ComputationRequest(_In):
+    """A computation to run under the grant. The requester's input is one of the recipient's
+    own datasets (it never leaves the recipient's domain); its size is taken from the catalog."""
+
+    kind: Kind
+    datasets: tuple[DatasetColumns, ...] = Field(min_length=1, max_length=20)
+    purpose: str = Field(min_length=1, max_length=64)
+    recipient: str = Field(min_length=1, max_length=64)
+    input_dataset: UUID
+
+
 class ReasonOut(_Out):
     code: str
     message: str

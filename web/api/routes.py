@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from flask import Blueprint, request
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from sandbox.compute.delivery import deliver
 from sandbox.datasets import catalog
 from sandbox.domains.service import visible_domains
 from sandbox.errors import InvalidInput
@@ -146,6 +149,49 @@ def get_job(job_id: str) -> Any:
     who = caller()
     job = jobs.get_visible_job(ctx.db(), who, path_id(job_id, "job"))
     return shaped(s.JobOut, jobs.job_to_json(job))
+
+
+@operation(
+    bp,
+    "GET",
+    "/jobs/{job_id}/result",
+    summary="A protocol job's result, for the recipient organization only (format=csv for a file)",
+    response=s.JobResult,
+    query=(("format", "json (default) or csv"),),
+)
+def get_job_result(job_id: str) -> Any:
+    who = caller()
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise InvalidInput("format must be json or csv", code="invalid_query")
+    session = ctx.db()
+    delivery = deliver(
+        session,
+        who,
+        path_id(job_id, "job"),
+        domain_root=ctx.settings().domain_root,
+        now=ctx.now(),
+    )
+    session.commit()  # the download is in the ledger before anything is sent
+    data = delivery.path.read_bytes()
+    if fmt == "csv":
+        headers = {
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{delivery.filename}"',
+        }
+        return data, 200, headers
+    table = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    return shaped(
+        s.JobResult,
+        {
+            "job": str(delivery.job.id),
+            "kind": delivery.job.kind,
+            "columns": table[0] if table else [],
+            "rows": table[1:],
+            "row_count": max(len(table) - 1, 0),
+            "digest": delivery.digest,
+        },
+    )
 
 
 @operation(bp, "GET", "/tokens", summary="Your API tokens", response=s.TokenList)

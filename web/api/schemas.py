@@ -120,6 +120,15 @@ class JobList(_Out):
     jobs: list[JobOut]
 
 
+class JobResult(_Out):
+    job: str
+    kind: str
+    columns: list[str]
+    rows: list[list[str]]
+    row_count: int
+    digest: str = Field(description="SHA-256 of the result file, as recorded in the ledger.")
+
+
 class TokenOut(_Out):
     id: str
     name: str

@@ -38,6 +38,7 @@
       .then(function (job) {
         render(root, job);
         if (job.status !== "succeeded" && job.status !== "failed") { setTimeout(function () { poll(root); }, 1000); }
+        else if (root.dataset.reloadWhenDone === "yes") { window.location.reload(); }
       })
       .catch(function () { setTimeout(function () { poll(root); }, 3000); });
   }

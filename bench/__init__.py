@@ -1,0 +1,1 @@
+"""Benchmarks run by ``sandbox bench NAME``: one JSON object per line per case (DESIGN §8)."""

@@ -1,0 +1,359 @@
+"""A throwaway installation for benchmarks: control DB, broker, keys, two domains with real
+worker processes, datasets loaded through the normal loader, and jobs planned, ticketed and
+run exactly as in production (only the grant policy is skipped: its cost is a few queries).
+
+Peak memory: the baselines run in a fresh child process each; the workers' peak is read from
+``/proc/<pid>/status`` (VmHWM) after each case.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sandbox import platform
+from sandbox.clock import utcnow
+from sandbox.compute.plans import PlanStep
+from sandbox.datasets.schema import Schema
+from sandbox.datasets.service import load_dataset
+from sandbox.db.engine import make_engine, make_session_factory, session_scope
+from sandbox.domains.service import create_domain
+from sandbox.identifiers import CREDIT_CODE_ALPHABET, credit_code_check_char
+from sandbox.ids import JobId
+from sandbox.jobs.celery_app import CeleryEnqueuer, make_celery
+from sandbox.jobs.models import Job
+from sandbox.jobs.service import StepSpec, create_job
+from sandbox.keys import load_or_create_private_key
+from sandbox.parties.principal import Principal
+from sandbox.parties.roles import OrgKind, Role
+from sandbox.parties.service import create_organization, create_user
+from sandbox.settings import Settings
+from sandbox.tickets import DatasetRef, TicketSigner
+
+ROOT = Path(__file__).resolve().parent.parent
+GRADES = ("A", "B", "C", "D", "M")
+
+
+def credit_codes(count: int, seed: int) -> list[str]:
+    """Distinct valid unified social credit codes (GB 32100), deterministic per seed."""
+    rng = random.Random(seed)
+    body_alphabet = CREDIT_CODE_ALPHABET
+    out: set[str] = set()
+    while len(out) < count:
+        body = (
+            "91"
+            + "".join(rng.choice("0123456789") for _ in range(6))
+            + "".join(rng.choice(body_alphabet) for _ in range(9))
+        )
+        out.add(body + credit_code_check_char(body))
+    return sorted(out, key=lambda _: rng.random())
+
+
+def overlapping(count: int, seed: int) -> tuple[list[str], list[str]]:
+    """Two sets of ``count`` codes each, half of them shared."""
+    pool = credit_codes(count + count // 2, seed)
+    shared = pool[: count // 2]
+    return pool[:count], shared + pool[count : count + count - count // 2]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(fn: Callable[..., float], args: tuple[Any, ...], queue: Any) -> None:
+    seconds = fn(*args)
+    queue.put((seconds, peak_rss_mb()))
+
+
+def in_child(fn: Callable[..., float], *args: Any) -> tuple[float, float]:
+    """Run a baseline in a fresh process: (its seconds, its peak RSS in MB)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, queue))
+    proc.start()
+    seconds, rss = queue.get()
+    proc.join()
+    return float(seconds), float(rss)
+
+
+def _schema(name: str, labels: bool) -> Schema:
+    columns: list[dict[str, Any]] = [{"name": "credit_code", "type": "string", "required": True}]
+    if labels:
+        columns += [
+            {"name": "tax_credit_grade", "type": "category", "values": list(GRADES)},
+            {"name": "arrears", "type": "boolean"},
+        ]
+    return Schema.model_validate(
+        {
+            "name": name,
+            "title": f"bench {name}",
+            "openness": "conditional",
+            "grade": "general",
+            "identifier": {"column": "credit_code", "kind": "credit_code"},
+            "columns": columns,
+        }
+    )
+
+
+def _free_redis_url() -> str:
+    try:
+        import redis
+
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/13", socket_connect_timeout=1)
+        client.ping()
+        client.flushdb()
+        return "redis://127.0.0.1:6379/13"
+    except Exception:  # noqa: BLE001  (no Redis here: use the filesystem broker)
+        return ""
+
+
+@dataclass
+class Stage:
+    settings: Settings
+    factory: sessionmaker[Session]
+    who: Principal
+    signer: TicketSigner
+    enqueuer: CeleryEnqueuer
+    env: dict[str, str]
+    log_dir: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    worker_pids: dict[str, list[int]] = field(default_factory=dict)
+
+    def start_worker(self, *args: str) -> None:
+        name = args[-1] if args[0] == "--domain" else "coordinator"
+        log = (self.log_dir / f"{name}-{len(self.procs)}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "worker", *args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        self.worker_pids.setdefault(name, []).append(proc.pid)
+
+    def workers(self, domain: str, count: int) -> None:
+        """Make sure ``count`` worker processes serve the domain's queue."""
+        while len(self.worker_pids.get(domain, [])) < count:
+            self.start_worker("--domain", domain)
+        time.sleep(0)
+
+    def worker_peak_mb(self) -> float:
+        peak = 0.0
+        for pid in (p.pid for p in self.procs if p.poll() is None):
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) / 1024)
+            except OSError:
+                continue
+        return peak
+
+    def load(self, domain: str, name: str, codes: Sequence[str], *, labels: bool) -> DatasetRef:
+        rng = random.Random(name)
+        path = self.log_dir / f"{name}.csv"
+        with path.open("w", encoding="utf-8") as fh:
+            fh.write("credit_code,tax_credit_grade,arrears\n" if labels else "credit_code\n")
+            for code in codes:
+                if labels:
+                    fh.write(f"{code},{rng.choice(GRADES)},{rng.choice(('true', 'false'))}\n")
+                else:
+                    fh.write(f"{code}\n")
+        outcome = load_dataset(
+            self.factory,
+            self.settings,
+            domain_name=domain,
+            source=path,
+            schema=_schema(name, labels),
+            now=utcnow(),
+        )
+        path.unlink()
+        return DatasetRef(id=str(outcome.dataset_id), version=outcome.version)
+
+    def run(self, kind: str, plan: list[PlanStep], *, timeout: float = 3600) -> tuple[float, Job]:
+        """Submit a planned job (tickets signed as the grant authority would) and wait for it:
+        seconds from submission to the job's end, measured here."""
+        job_id = uuid.uuid4()
+        steps = [
+            StepSpec(
+                uuid.uuid4(),
+                s.domain,
+                s.action,
+                "",
+                s.after,
+            )
+            for s in plan
+        ]
+        now = utcnow()
+        specs = [
+            StepSpec(
+                spec.step_id,
+                spec.domain,
+                spec.action,
+                self.signer.sign(
+                    job=str(job_id),
+                    step=str(spec.step_id),
+                    domain=s.domain,
+                    action=s.action,
+                    datasets=(s.dataset,),
+                    columns=s.columns,
+                    scope=s.scope,
+                    now=now,
+                ),
+                spec.after,
+            )
+            for spec, s in zip(steps, plan, strict=True)
+        ]
+        params: dict[str, Any] = {"recipient": "bench-bank"}
+        if kind == "lookup":
+            from sandbox.compute.lookup_steps import labels_digest
+
+            build = next(s for s in plan if s.action == "lookup.publish")
+            labels = tuple(build.scope["labels"])
+            params["lookup_table"] = {
+                "dataset": build.dataset.id,
+                "version": build.dataset.version,
+                "labels": labels_digest(labels),
+            }
+        start = time.perf_counter()
+        with session_scope(self.factory) as session:
+            create_job(
+                session,
+                job_id=job_id,
+                kind=kind,
+                who=self.who,
+                params=params,
+                request={"bench": kind},
+                steps=specs,
+                authority=None,
+                now=now,
+            )
+        self.enqueuer.advance_job(JobId(job_id))
+        deadline = start + timeout
+        while True:
+            with self.factory() as session:
+                state = session.scalar(select(Job.state).where(Job.id == job_id))
+            if state in ("succeeded", "failed"):
+                break
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{kind} job did not finish in {timeout}s")
+            time.sleep(0.005)
+        seconds = time.perf_counter() - start
+        with self.factory() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            session.expunge(job)
+        if job.state != "succeeded":
+            raise RuntimeError(f"{kind} job failed: {job.error_code} {job.error_message}")
+        return seconds, job
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def stage(*, keep: bool = False) -> Iterator[Stage]:
+    tmp = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
+    broker = _free_redis_url()
+    settings = Settings(
+        data_dir=tmp / "var",
+        broker_url=broker,
+        lease_seconds=120,
+        reaper_interval_seconds=30,
+        requeue_after_seconds=600,
+        log_level="WARNING",
+    )
+    platform.init(settings)
+    factory = make_session_factory(make_engine(settings))
+    with session_scope(factory) as session:
+        now = utcnow()
+        provider = create_organization(
+            session, slug="bench-dept", name="Bench department", kind=OrgKind.PROVIDER, now=now
+        )
+        bank = create_organization(
+            session, slug="bench-bank", name="Bench bank", kind=OrgKind.BANK, now=now
+        )
+        user = create_user(
+            session,
+            username="bench",
+            display_name="Bench",
+            org=bank,
+            role=Role.BANK_ANALYST,
+            password=uuid.uuid4().hex,
+            now=now,
+        )
+        create_domain(session, name="prov", org=provider, now=now)
+        create_domain(session, name="req", org=bank, now=now)
+        session.flush()
+        who = Principal.of(user)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    env.update(
+        {
+            "SANDBOX_DATA_DIR": str(settings.data_dir),
+            "SANDBOX_LEASE_SECONDS": "120",
+            "SANDBOX_REAPER_INTERVAL_SECONDS": "30",
+            "SANDBOX_REQUEUE_AFTER_SECONDS": "600",
+            "SANDBOX_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    if broker:
+        env["SANDBOX_BROKER_URL"] = broker
+    log_dir = tmp / "logs"
+    log_dir.mkdir()
+    st = Stage(
+        settings,
+        factory,
+        who,
+        TicketSigner(load_or_create_private_key(settings.ticket_key_path), 7200),
+        CeleryEnqueuer(make_celery(settings)),
+        env,
+        log_dir,
+    )
+    st.start_worker("--coordinator")
+    try:
+        yield st
+    finally:
+        st.stop()
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def emit(case: str, baseline_s: float, ours_s: float, peak_rss_mb: float, **params: Any) -> None:
+    print(
+        json.dumps(
+            {
+                "case": case,
+                "baseline_s": round(baseline_s, 4),
+                "ours_s": round(ours_s, 4),
+                "speedup": round(baseline_s / ours_s, 3) if ours_s > 0 else None,
+                "peak_rss_mb": round(peak_rss_mb, 1),
+                **params,
+            }
+        ),
+        flush=True,
+    )

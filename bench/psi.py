@@ -1,0 +1,161 @@
+"""``sandbox bench psi``: private set intersection and private lookup through real workers,
+against openmined-psi used directly in one call on the same identifiers, in the same run.
+
+Cases (``--quick`` shrinks them for a smoke run):
+
+- ``psi-10k``, ``psi-100k``, ``psi-1m``: intersections of two equal sets, half overlapping;
+  baseline = openmined-psi server setup + client request + server response + client
+  intersection in one process; ours = the ``psi.intersection`` job, 2 worker processes per
+  domain. ``psi-100k-1worker`` is the same job with one worker per domain (scale-out).
+- ``lookup-precompute-1m``: the provider's table for 1M rows; baseline = openmined-psi's
+  unbalanced setup (the server's setup message) on the same rows.
+- ``lookup-query-1k``, ``lookup-query-10k``: a query against that table, end to end through
+  the workers; baseline = openmined-psi's request, response and intersection against the
+  1M-row setup.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from bench.harness import Stage, emit, in_child, overlapping, stage
+from sandbox.compute.plans import Limits, Party, lookup_plan, psi_plan, psi_shards, shard_count
+
+FPR = 1e-9
+LABELS = ("tax_credit_grade", "arrears")
+
+
+def baseline_psi(client: list[str], server: list[str]) -> float:
+    import private_set_intersection.python as ompsi
+
+    start = time.perf_counter()
+    c = ompsi.client.CreateWithNewKey(True)
+    s = ompsi.server.CreateWithNewKey(True)
+    setup = s.CreateSetupMessage(FPR, len(client), server, ompsi.DataStructure.GCS)
+    request = c.CreateRequest(client)
+    response = s.ProcessRequest(request)
+    c.GetIntersection(setup, response)
+    return time.perf_counter() - start
+
+
+def baseline_setup(server: list[str], client_size: int) -> float:
+    import private_set_intersection.python as ompsi
+
+    start = time.perf_counter()
+    s = ompsi.server.CreateWithNewKey(True)
+    s.CreateSetupMessage(FPR, client_size, server, ompsi.DataStructure.GCS)
+    return time.perf_counter() - start
+
+
+def baseline_query(server: list[str], client: list[str]) -> float:
+    """openmined-psi's query against a precomputed unbalanced setup: only the query is timed."""
+    import private_set_intersection.python as ompsi
+
+    s = ompsi.server.CreateWithNewKey(True)
+    setup = s.CreateSetupMessage(FPR, len(client), server, ompsi.DataStructure.GCS)
+    start = time.perf_counter()
+    c = ompsi.client.CreateWithNewKey(True)
+    response = s.ProcessRequest(c.CreateRequest(client))
+    c.GetIntersection(setup, response)
+    return time.perf_counter() - start
+
+
+def _limits(n: int) -> Limits:
+    return Limits(
+        max_items=max(n, 1),
+        min_items=1,
+        max_overlap=1.0,
+        grant=str(uuid.UUID(int=0)),
+    )
+
+
+def _psi_case(st: Stage, case: str, n: int, workers: int, seed: int) -> None:
+    st.workers("req", workers)
+    st.workers("prov", workers)
+    client, server = overlapping(n, seed)
+    req = Party(
+        "req", st.load("req", f"req_{case.replace('-', '_')}", client, labels=False), "credit_code"
+    )
+    prov = Party(
+        "prov",
+        st.load("prov", f"prov_{case.replace('-', '_')}", server, labels=False),
+        "credit_code",
+    )
+    base_s, base_rss = in_child(baseline_psi, client, server)
+    shards = psi_shards(n, st.settings.psi_shard_rows, st.settings.max_shards, FPR)
+    plan = psi_plan("psi.intersection", req, prov, rows=n, shards=shards, limits=_limits(n))
+    ours_s, job = st.run("psi.intersection", plan)
+    assert job.result_json is not None and job.result_json["matched"] == n // 2, job.result_json
+    emit(
+        case,
+        base_s,
+        ours_s,
+        st.worker_peak_mb(),
+        n=n,
+        overlap=n // 2,
+        workers_per_domain=workers,
+        shards=shards,
+        baseline_peak_rss_mb=round(base_rss, 1),
+    )
+
+
+def _lookup_cases(st: Stage, rows: int, queries: tuple[int, ...], seed: int) -> None:
+    st.workers("req", 2)
+    st.workers("prov", 2)
+    pool, _ = overlapping(rows, seed)
+    prov = Party("prov", st.load("prov", "prov_lookup", pool, labels=True), "credit_code")
+    base_s, base_rss = in_child(baseline_setup, pool, max(queries))
+    first = pool[:100]
+    req = Party("req", st.load("req", "req_lookup_warm", first, labels=False), "credit_code")
+    parts = shard_count(rows, st.settings.lookup_build_rows, st.settings.max_shards)
+    plan = lookup_plan(req, prov, LABELS, shards=1, build_parts=parts, limits=_limits(rows))
+    ours_s, job = st.run("lookup", plan)
+    emit(
+        f"lookup-precompute-{_size(rows)}",
+        base_s,
+        ours_s,
+        st.worker_peak_mb(),
+        rows=rows,
+        build_parts=parts,
+        note="ours includes a 100-id query and delivering the table to the requester",
+        baseline_peak_rss_mb=round(base_rss, 1),
+    )
+    for q in queries:
+        others, _ = overlapping(q, seed + q)
+        client = pool[: q // 2] + others[: q - q // 2]
+        req = Party("req", st.load("req", f"req_lookup_{q}", client, labels=False), "credit_code")
+        base_q, base_q_rss = in_child(baseline_query, pool, client)
+        shards = shard_count(q, st.settings.lookup_shard_rows, st.settings.max_shards)
+        plan = lookup_plan(req, prov, LABELS, shards=shards, build_parts=0, limits=_limits(rows))
+        ours_q, job = st.run("lookup", plan)
+        assert job.result_json is not None and job.result_json["matched"] == q // 2, job.result_json
+        emit(
+            f"lookup-query-{_size(q)}",
+            base_q,
+            ours_q,
+            st.worker_peak_mb(),
+            rows=rows,
+            queries=q,
+            shards=shards,
+            baseline_peak_rss_mb=round(base_q_rss, 1),
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n // 1_000_000}m" if n >= 1_000_000 else f"{n // 1000}k"
+
+
+def run(*, quick: bool) -> dict[str, Any]:
+    with stage() as st:
+        if quick:
+            _psi_case(st, "psi-10k", 10_000, 2, 1)
+            _lookup_cases(st, 20_000, (1_000,), 7)
+            return {}
+        _psi_case(st, "psi-10k", 10_000, 2, 1)
+        _psi_case(st, "psi-100k-1worker", 100_000, 1, 2)
+        _psi_case(st, "psi-100k", 100_000, 2, 3)
+        _psi_case(st, "psi-1m", 1_000_000, 2, 4)
+        _lookup_cases(st, 1_000_000, (1_000, 10_000), 5)
+    return {}

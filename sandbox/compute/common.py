@@ -1,0 +1,47 @@
+"""What the protocol steps share: bindings, shard keys, the exchange with size bounds, and the
+rule that a protocol error is opaque."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import TypeVar
+
+from psi.errors import ProtocolError
+from psi.wire import Binding
+from sandbox.errors import SandboxError
+from sandbox.exchange.store import ExchangeError
+from sandbox.jobs.context import StepContext
+
+T = TypeVar("T")
+MESSAGE_OVERHEAD = 4096
+
+
+def binding(ctx: StepContext, protocol: str, shard: int) -> Binding:
+    return Binding(job=ctx.ticket.job, shard=shard, protocol=protocol)
+
+
+def shard_key(job: str) -> bytes:
+    """The keyed-hash partition both sides of a job agree on, without talking."""
+    return hashlib.sha256(b"sandbox/shard/v1:" + job.encode()).digest()
+
+
+def fetch(ctx: StepContext, name: object, *, max_bytes: int) -> bytes:
+    if not isinstance(name, str):
+        raise SandboxError("an upstream step sent no message", code="step.plan")
+    try:
+        return ctx.exchange.get(name, max_bytes=max_bytes)
+    except ExchangeError as exc:
+        raise SandboxError(exc.message, code=exc.code) from None
+
+
+def protocol(call: Callable[[], T]) -> T:
+    """Run a protocol move; a malformed or hostile message fails the step with one opaque
+    error, whatever was wrong with it."""
+    try:
+        return call()
+    except ProtocolError:
+        raise SandboxError(
+            "a protocol message was malformed, out of range or not for this job",
+            code="protocol.rejected",
+        ) from None

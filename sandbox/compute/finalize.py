@@ -1,0 +1,85 @@
+"""What a finished protocol job leaves in the control DB: counts and the transcript (the
+names of every message exchanged), never an identifier or a label. A lookup job also records
+the provider's table (metadata) so the next query skips the build."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sandbox.compute import lookup_steps, psi_steps
+from sandbox.compute.models import LookupTable
+from sandbox.jobs.models import Job, Step
+
+COUNTS = ("inputs", "rejected", "duplicates", "items", "matched", "match_rate")
+
+
+def transcript(steps: Sequence[Step]) -> list[dict[str, Any]]:
+    return [
+        {"seq": s.seq, "domain": s.domain, "action": s.action, "message": s.result_json["message"]}
+        for s in steps
+        if s.result_json and isinstance(s.result_json.get("message"), str)
+    ]
+
+
+def _counts(steps: Sequence[Step], collect: str) -> dict[str, Any]:
+    last = next(s for s in steps if s.action == collect)
+    result = dict(last.result_json or {})
+    return {k: result[k] for k in COUNTS if k in result}
+
+
+def finalize_psi(
+    session: Session, job: Job, steps: Sequence[Step], now: dt.datetime
+) -> dict[str, Any]:
+    out = _counts(steps, psi_steps.COLLECT)
+    out["shards"] = sum(1 for s in steps if s.action == psi_steps.FINISH)
+    out["transcript"] = transcript(steps)
+    return out
+
+
+def finalize_lookup(
+    session: Session, job: Job, steps: Sequence[Step], now: dt.datetime
+) -> dict[str, Any]:
+    out = _counts(steps, lookup_steps.COLLECT)
+    out["shards"] = sum(1 for s in steps if s.action == lookup_steps.OPEN)
+    out["transcript"] = transcript(steps)
+    publish = next(s for s in steps if s.action == lookup_steps.PUBLISH)
+    published = publish.result_json or {}
+    out["table"] = {k: published.get(k) for k in ("table", "key_id", "rows")}
+    table_params = job.params_json.get("lookup_table") or {}
+    dataset, version, labels = (
+        table_params.get("dataset"),
+        table_params.get("version"),
+        table_params.get("labels"),
+    )
+    if isinstance(dataset, str) and isinstance(version, int) and isinstance(labels, str):
+        existing = session.scalar(
+            select(LookupTable).where(
+                LookupTable.dataset_id == uuid.UUID(dataset),
+                LookupTable.version == version,
+                LookupTable.labels == labels,
+            )
+        )
+        if existing is None:
+            session.add(
+                LookupTable(
+                    dataset_id=uuid.UUID(dataset),
+                    version=version,
+                    labels=labels,
+                    key_id=str(published.get("key_id")),
+                    digest=str(published.get("table")),
+                    rows=int(published.get("rows") or 0),
+                    job_id=job.id,
+                    built_at=now,
+                )
+            )
+        else:
+            existing.key_id = str(published.get("key_id"))
+            existing.digest = str(published.get("table"))
+            existing.rows = int(published.get("rows") or 0)
+    return out

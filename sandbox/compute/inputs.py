@@ -1,0 +1,130 @@
+"""Reading a domain's own identifiers (and labels) out of its store, normalized and validated
+with the same rules as dataset loading, before they enter a protocol; and the per-job item
+files that carry a shard's identifiers from one step to the next inside the domain."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.datasets.stored import StoredDataset
+from sandbox.errors import SandboxError
+from sandbox.identifiers import check
+
+
+@dataclass(frozen=True, slots=True)
+class Identifiers:
+    """A domain's input set: unique normalized identifiers in file order, and counts."""
+
+    items: list[str]
+    rows: int
+    rejected: int
+    duplicates: int
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "inputs": self.rows,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "items": len(self.items),
+        }
+
+
+def _reader(data: StoredDataset) -> tuple[Iterator[list[str]], list[str]]:
+    stream = data.path.open("r", encoding="utf-8", newline="")
+    reader = csv.reader(stream, strict=True)
+    header = next(reader, None)
+    if header != list(data.schema.column_names):
+        stream.close()
+        raise SandboxError(
+            "the stored file's header does not match its schema", code="store.corrupt"
+        )
+
+    def rows() -> Iterator[list[str]]:
+        with stream:
+            try:
+                yield from reader
+            except (csv.Error, UnicodeDecodeError):
+                raise SandboxError(
+                    "the stored file is not valid CSV", code="store.corrupt"
+                ) from None
+
+    return rows(), header
+
+
+def read_identifiers(data: StoredDataset) -> Identifiers:
+    kind = data.schema.identifier.kind
+    rows, header = _reader(data)
+    at = header.index(data.schema.identifier.column)
+    seen: set[str] = set()
+    items: list[str] = []
+    total = rejected = duplicates = 0
+    for fields in rows:
+        total += 1
+        checked = check(kind, fields[at]) if at < len(fields) else None
+        if checked is None or checked.value is None:
+            rejected += 1
+        elif checked.value in seen:
+            duplicates += 1
+        else:
+            seen.add(checked.value)
+            items.append(checked.value)
+    return Identifiers(items, total, rejected, duplicates)
+
+
+def read_labeled(data: StoredDataset, labels: Sequence[str]) -> Iterator[tuple[bytes, bytes]]:
+    """(identifier, labels as canonical JSON) per valid row; only the named columns are read."""
+    kind = data.schema.identifier.kind
+    rows, header = _reader(data)
+    at = header.index(data.schema.identifier.column)
+    try:
+        cols = [(name, header.index(name)) for name in labels]
+    except ValueError:
+        raise SandboxError("a label column is not in the dataset", code="step.scope") from None
+    for fields in rows:
+        if len(fields) != len(header):
+            continue
+        checked = check(kind, fields[at])
+        if checked.value is None:
+            continue
+        record = {name: (fields[i] or None) for name, i in cols}
+        yield (
+            checked.value.encode(),
+            json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode(),
+        )
+
+
+def write_items(path: Path, items: Sequence[str]) -> None:
+    """Atomically write identifiers one per line (validated identifiers hold no line breaks)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for item in items:
+            fh.write(item)
+            fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read_items(path: Path) -> list[str]:
+    if not path.exists():
+        raise SandboxError("a step's input is missing from the domain store", code="step.lost")
+    text = path.read_text(encoding="utf-8")
+    return text.split("\n")[:-1] if text else []
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise SandboxError("a step's state is missing from the domain store", code="step.lost")
+    return path.read_bytes()

@@ -1,0 +1,240 @@
+"""Which steps a protocol job needs: domains, actions, dependencies and the signed scope of
+each step. Pure: the grants layer turns a plan into tickets and a job."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.compute import lookup_steps, psi_steps
+from sandbox.tickets import DatasetRef
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    domain: str
+    dataset: DatasetRef
+    id_column: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStep:
+    domain: str
+    action: str
+    dataset: DatasetRef
+    columns: tuple[str, ...]
+    after: tuple[int, ...]
+    scope: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The grant's bounds, as they reach the domains."""
+
+    max_items: int
+    min_items: int
+    max_overlap: float
+    grant: str
+
+
+# openmined-psi sizes its GCS as largest * client / fpr and casts that to int64: a shard must
+# keep (1.25 * shard size)² / fpr under 2**63, i.e. about 75,000 ids at fpr 1e-9.
+MAX_HASH_RANGE = float((1 << 63) - 1024)
+DEFAULT_FPR = 1e-9  # per shard query, as openmined-psi defines it
+SHARD_MARGIN = 1.25
+
+
+def shard_count(rows: int, per_shard: int, max_shards: int) -> int:
+    return max(1, min(max_shards, math.ceil(max(rows, 1) / per_shard)))
+
+
+def psi_shards(rows: int, per_shard: int, max_shards: int, fpr: float) -> int:
+    """Shards for a PSI job: by the configured size, but never so large that a shard's GCS
+    would overflow openmined-psi's hash range (that bound wins over ``max_shards``)."""
+    largest = int(math.sqrt(MAX_HASH_RANGE * fpr) / SHARD_MARGIN) - 16
+    return max(shard_count(rows, per_shard, max_shards), math.ceil(max(rows, 1) / largest))
+
+
+def expected_shard(rows: int, shards: int) -> int:
+    """A bound on one shard's size under the keyed-hash partition (binomial, far inside)."""
+    return math.ceil(max(rows, 1) / shards * SHARD_MARGIN) + 16
+
+
+def psi_plan(
+    protocol: str,
+    requester: Party,
+    provider: Party,
+    *,
+    rows: int,
+    shards: int,
+    limits: Limits,
+    fpr: float = DEFAULT_FPR,
+) -> list[PlanStep]:
+    req_cols, prov_cols = (requester.id_column,), (provider.id_column,)
+    base = {"protocol": protocol, "shards": shards}
+    steps = [
+        PlanStep(
+            requester.domain,
+            psi_steps.PREPARE,
+            requester.dataset,
+            req_cols,
+            (),
+            {
+                **base,
+                "role": "requester",
+                "max_items": limits.max_items,
+                "min_items": limits.min_items,
+                "max_overlap": limits.max_overlap,
+                "grant": limits.grant,
+                "peer": provider.domain,
+            },
+        ),
+        PlanStep(
+            provider.domain,
+            psi_steps.PREPARE,
+            provider.dataset,
+            prov_cols,
+            (),
+            {**base, "role": "provider", "peer": requester.domain},
+        ),
+    ]
+    finishes: list[int] = []
+    for shard in range(shards):
+        first = len(steps)
+        shard_scope = {**base, "shard": shard}
+        steps += [
+            PlanStep(
+                requester.domain, psi_steps.REQUEST, requester.dataset, req_cols, (0,), shard_scope
+            ),
+            PlanStep(
+                provider.domain,
+                psi_steps.SETUP,
+                provider.dataset,
+                prov_cols,
+                (1,),
+                {**shard_scope, "client_size": expected_shard(rows, shards), "fpr": fpr},
+            ),
+            PlanStep(
+                provider.domain,
+                psi_steps.RESPOND,
+                provider.dataset,
+                prov_cols,
+                (first, first + 1),
+                {**shard_scope, "max_items": limits.max_items},
+            ),
+            PlanStep(
+                requester.domain,
+                psi_steps.FINISH,
+                requester.dataset,
+                req_cols,
+                (first + 1, first + 2),
+                {**shard_scope, "fpr": fpr},
+            ),
+        ]
+        finishes.append(first + 3)
+    steps.append(
+        PlanStep(
+            requester.domain, psi_steps.COLLECT, requester.dataset, req_cols, (0, *finishes), base
+        )
+    )
+    return steps
+
+
+def lookup_plan(
+    requester: Party,
+    provider: Party,
+    labels: tuple[str, ...],
+    *,
+    shards: int,
+    build_parts: int,
+    limits: Limits,
+) -> list[PlanStep]:
+    """``build_parts`` 0 when the provider's table for this version and labels is known."""
+    req_cols = (requester.id_column,)
+    prov_cols = (provider.id_column, *labels)
+    context = lookup_steps.table_context(provider.dataset, labels).hex()
+    parts = max(build_parts, 1)
+    steps = [
+        PlanStep(
+            provider.domain,
+            lookup_steps.BUILD,
+            provider.dataset,
+            prov_cols,
+            (),
+            {"labels": list(labels), "part": part, "parts": parts},
+        )
+        for part in range(build_parts)
+    ]
+    publish = len(steps)
+    steps.append(
+        PlanStep(
+            provider.domain,
+            lookup_steps.PUBLISH,
+            provider.dataset,
+            prov_cols,
+            tuple(range(build_parts)),
+            {"labels": list(labels), "parts": parts},
+        )
+    )
+    install = len(steps)
+    steps.append(
+        PlanStep(
+            requester.domain,
+            lookup_steps.INSTALL,
+            requester.dataset,
+            req_cols,
+            (publish,),
+            {"table_context": context, "peer": provider.domain},
+        )
+    )
+    query = {
+        "shards": shards,
+        "max_items": limits.max_items,
+        "min_items": limits.min_items,
+        "labels": list(labels),
+        "table_context": context,
+    }
+    opens: list[int] = []
+    blinds: list[int] = []
+    for shard in range(shards):
+        blind = len(steps)
+        blinds.append(blind)
+        steps += [
+            PlanStep(
+                requester.domain,
+                lookup_steps.BLIND,
+                requester.dataset,
+                req_cols,
+                (),
+                {**query, "shard": shard},
+            ),
+            PlanStep(
+                provider.domain,
+                lookup_steps.EVALUATE,
+                provider.dataset,
+                prov_cols,
+                (blind, publish),
+                {"labels": list(labels), "shard": shard, "max_items": limits.max_items},
+            ),
+            PlanStep(
+                requester.domain,
+                lookup_steps.OPEN,
+                requester.dataset,
+                req_cols,
+                (blind, blind + 1, install),
+                {**query, "shard": shard},
+            ),
+        ]
+        opens.append(blind + 2)
+    steps.append(
+        PlanStep(
+            requester.domain,
+            lookup_steps.COLLECT,
+            requester.dataset,
+            req_cols,
+            (blinds[0], *opens),
+            {**query},
+        )
+    )
+    return steps

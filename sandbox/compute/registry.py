@@ -1,0 +1,22 @@
+"""The protocol actions a domain worker can run, by name."""
+
+from __future__ import annotations
+
+from sandbox.compute import lookup_steps, psi_steps
+from sandbox.jobs.context import Action
+
+PROTOCOL_ACTIONS: dict[str, Action] = {
+    psi_steps.PREPARE: psi_steps.prepare,
+    psi_steps.SETUP: psi_steps.setup,
+    psi_steps.REQUEST: psi_steps.request,
+    psi_steps.RESPOND: psi_steps.respond,
+    psi_steps.FINISH: psi_steps.finish,
+    psi_steps.COLLECT: psi_steps.collect,
+    lookup_steps.BUILD: lookup_steps.build,
+    lookup_steps.PUBLISH: lookup_steps.publish,
+    lookup_steps.INSTALL: lookup_steps.install,
+    lookup_steps.BLIND: lookup_steps.blind,
+    lookup_steps.EVALUATE: lookup_steps.evaluate,
+    lookup_steps.OPEN: lookup_steps.open_,
+    lookup_steps.COLLECT: lookup_steps.collect,
+}

@@ -1,0 +1,115 @@
+"""Computations under a grant, from the browser: the operator (for a recipient) or a recipient
+bank (for itself) picks a kind, the provider's granted columns and the recipient's own input
+dataset; the job page follows it live; only the recipient downloads the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from grants import computations
+from grants.policy import Computation
+from grants.terms import DatasetColumns, Kind
+from sandbox.compute.delivery import deliver
+from sandbox.errors import InvalidInput, SandboxError
+from sandbox.ids import JobId
+from sandbox.jobs import service as jobs
+from sandbox.parties.roles import Role
+from web import context as ctx
+from web.params import path_id
+from web.ui.auth import login_required, who
+
+bp = Blueprint("compute", __name__)
+RUNNERS = (Role.OPERATOR, Role.BANK_ANALYST)
+PROTOCOL_KINDS = {k.value for k in computations.RUNNABLE_KINDS}
+
+
+def _page(error: str | None = None, status: int = 200) -> Any:
+    me = who()
+    grants = computations.runnable(ctx.db(), me, now=ctx.now()) if me.role in RUNNERS else []
+    recent = [j for j in jobs.visible_jobs(ctx.db(), me, limit=100) if j.kind in PROTOCOL_KINDS][
+        :20
+    ]
+    return (
+        render_template("compute/index.html", grants=grants, recent=recent, error=error, me=me),
+        status,
+    )
+
+
+@bp.get("/compute")
+@login_required
+def index() -> Any:
+    return _page()
+
+
+def _computation() -> Computation:
+    form = request.form
+    grant_id = path_id(form.get("grant_id", ""), "grant")
+    try:
+        kind = Kind(form.get("kind", ""))
+    except ValueError:
+        raise InvalidInput("choose a computation kind", code="invalid_form") from None
+    dataset_id = path_id(form.get("dataset_id", ""), "dataset")
+    input_id = path_id(form.get("input_dataset", ""), "dataset")
+    columns = tuple(form.getlist(f"columns-{dataset_id}"))
+    if not columns:
+        raise InvalidInput("choose the provider's columns", code="invalid_form")
+    try:
+        asked = DatasetColumns(dataset_id=dataset_id, columns=columns)
+    except ValueError:
+        raise InvalidInput("the columns are not valid column names", code="invalid_form") from None
+    return Computation(
+        grant_id=grant_id,
+        kind=kind,
+        datasets=(asked,),
+        purpose=form.get("purpose", "")[:64],
+        recipient=form.get("recipient", "")[:64],
+        rows=computations.input_rows(ctx.db(), input_id),
+        input_dataset=input_id,
+    )
+
+
+@bp.post("/compute/run")
+@login_required
+def run() -> Any:
+    if who().role not in RUNNERS:
+        return _page("only operators and recipient banks run computations", 403)
+    session = ctx.db()
+    try:
+        job = computations.submit(
+            session,
+            who(),
+            _computation(),
+            signer=ctx.signer(),
+            now=ctx.now(),
+            sizing=computations.Sizing.of(ctx.settings()),
+        )
+    except SandboxError as exc:
+        if exc.recorded:
+            session.commit()  # the refusal stays in the ledger
+        else:
+            session.rollback()
+        return _page(f"{exc.code}: {exc.message}", 400)
+    session.commit()
+    ctx.enqueuer().advance_job(JobId(job.id))
+    return redirect(url_for("pages.job_page", job_id=str(job.id)))
+
+
+@bp.get("/jobs/<job_id>/result.csv")
+@login_required
+def result_csv(job_id: str) -> Any:
+    session = ctx.db()
+    delivery = deliver(
+        session,
+        who(),
+        path_id(job_id, "job"),
+        domain_root=ctx.settings().domain_root,
+        now=ctx.now(),
+    )
+    session.commit()
+    return Response(
+        delivery.path.read_bytes(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{delivery.filename}"'},
+    )
