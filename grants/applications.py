@@ -263,7 +263,11 @@ def visible_grants(session: Session, who: Principal, *, state: str | None = None
 
 def names_recipient(grant: Grant, slug: str) -> bool:
     """True when the grant, as approved, releases outputs to this organization."""
-    return grant.approved is not None and slug in Terms.model_validate(grant.approved).recipients
+    return (
+        grant.state == GrantState.APPROVED.value
+        and grant.approved is not None
+        and slug in Terms.model_validate(grant.approved).recipients
+    )
 
 
 def can_see(session: Session, who: Principal, grant: Grant) -> bool:

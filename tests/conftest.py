@@ -216,6 +216,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
         env["SANDBOX_DATABASE_URL"] = settings.database_url
     if settings.broker_url:
         env["SANDBOX_BROKER_URL"] = settings.broker_url
+    if settings.exchange_url:
+        env["SANDBOX_EXCHANGE_URL"] = settings.exchange_url
     return env
 
 

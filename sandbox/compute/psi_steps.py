@@ -154,7 +154,8 @@ def finish(ctx: StepContext) -> dict[str, Any]:
     items = read_items(job / f"requester-items-{shard}")
     if not items:
         write_items(job / f"matched-{shard}", [])
-        return {"shard": shard, "matched": 0}
+        write_items(job / f"count-{shard}", ["0"])
+        return {"shard": shard} if name == CARDINALITY else {"shard": shard, "matched": 0}
     client = PsiClient(
         binding(ctx, name, shard),
         reveal=name == INTERSECTION,
@@ -174,6 +175,10 @@ def finish(ctx: StepContext) -> dict[str, Any]:
             lambda: client.cardinality(setup_msg, response, request_size=len(items), fpr=fpr)
         )
     (job / f"requester-key-{shard}").unlink(missing_ok=True)
+    if name == CARDINALITY:
+        # Only the total is released: a shard's count stays in the requester's domain.
+        write_items(job / f"count-{shard}", [str(matched)])
+        return {"shard": shard}
     return {"shard": shard, "matched": matched}
 
 
@@ -181,15 +186,18 @@ def collect(ctx: StepContext) -> dict[str, Any]:
     name = _protocol(ctx)
     job = ctx.store.job_dir(ctx.ticket.job)
     counts = ctx.one(PREPARE).result
-    matched = sum(int(up.result.get("matched", 0)) for up in ctx.upstream if up.action == FINISH)
+    shards = scope.integer(ctx.ticket, "shards", minimum=1)
     if name == INTERSECTION:
-        shards = scope.integer(ctx.ticket, "shards", minimum=1)
+        matched = sum(
+            int(up.result.get("matched", 0)) for up in ctx.upstream if up.action == FINISH
+        )
         rows: list[list[str]] = []
         for shard in range(shards):
             rows.extend([item] for item in read_items(job / f"matched-{shard}"))
         rows.sort()
         write_result(ctx.store, ctx.ticket.job, ["identifier"], rows)
     else:
+        matched = sum(int(read_items(job / f"count-{i}")[0]) for i in range(shards))
         write_result(ctx.store, ctx.ticket.job, ["intersection_size"], [[str(matched)]])
     items = int(counts.get("items", 0))
     for path in job.glob("*"):

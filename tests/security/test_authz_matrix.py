@@ -82,6 +82,7 @@ class Governance:
     license_term: dict[str, str]
     market_review: dict[str, Any]  # a review body for the (unreviewed) market dataset
     check: dict[str, Any]  # a computation the approved grant allows
+    run: dict[str, Any]  # the same, to run, with bank-a's own dataset as the input
 
 
 def _declared_review(session: Any, who: Principal, dataset_id: uuid.UUID) -> dict[str, Any]:
@@ -171,6 +172,13 @@ def _governance(session: Any, dataset: dict[str, uuid.UUID], now: dt.datetime) -
             "recipient": "bank-a",
             "rows": 10,
         },
+        run={
+            "kind": "lookup",
+            "datasets": [{"dataset_id": str(tax), "columns": ["credit_code", "tax_credit_grade"]}],
+            "purpose": "sme.credit",
+            "recipient": "bank-a",
+            "input_dataset": str(dataset["bank-a"]),
+        },
     )
 
 
@@ -258,8 +266,10 @@ WRONG_ROLE: Outcome = (403, "forbidden.role")
 NO_ZONE: Outcome = (404, "zone.not_found")
 NO_LICENSE: Outcome = (404, "license.not_found")
 NO_GRANT: Outcome = (404, "grant.not_found")
-# Who sees a grant on tax data: the overseers, the requesting operator and the tax CDO.
+# Who sees a grant on tax data: the overseers, the requesting operator and the tax CDO; once
+# approved, also the bank it names as a recipient of outputs.
 GRANT_READERS = ("bureau", "auditor", "operator", "tax-cdo")
+APPROVED_READERS = (*GRANT_READERS, "bank-a")
 LICENSE_READERS = ("bureau", "auditor", "operator")
 
 
@@ -566,7 +576,8 @@ CASES: tuple[Case, ...] = (
         protected(NO_GRANT),
     ),
     # The bureau approves, then the tax CDO (which approves the grant); the auditor is no
-    # reviewer, and the operator's own organization may not review.
+    # reviewer, and the operator's own organization may not review. Once approved, the grant
+    # is visible to bank-a (a named recipient), which is no reviewer either.
     Case(
         "/api/v1/grants/<grant_id>/reviews",
         "POST",
@@ -578,6 +589,7 @@ CASES: tuple[Case, ...] = (
                 "tax-cdo": CREATED,
                 "operator": (403, "grant.separation_of_duties"),
                 "auditor": (403, "grant.not_reviewer"),
+                "bank-a": (403, "grant.not_reviewer"),
             },
             NO_GRANT,
         ),
@@ -596,7 +608,7 @@ CASES: tuple[Case, ...] = (
         "GET",
         "voucher-approved",
         lambda i, p: f"/api/v1/grants/{i.gov.approved_grant}/voucher",
-        only(readers(GRANT_READERS), NO_GRANT),
+        only(readers(APPROVED_READERS), NO_GRANT),
     ),
     Case(
         "/api/v1/grants/<grant_id>/voucher",
@@ -611,8 +623,34 @@ CASES: tuple[Case, ...] = (
         "POST",
         "grant-check",
         lambda i, p: f"/api/v1/grants/{i.gov.approved_grant}/check",
-        only(readers(GRANT_READERS), NO_GRANT),
+        only(readers(APPROVED_READERS), NO_GRANT),
         lambda i: i.gov.check,
+    ),
+    # Running: the grant's operator, or the recipient bank for itself; others who see the
+    # grant are refused by the policy (and the refusal is in the ledger).
+    Case(
+        "/api/v1/grants/<grant_id>/computations",
+        "POST",
+        "grant-run",
+        lambda i, p: f"/api/v1/grants/{i.gov.approved_grant}/computations",
+        only(
+            {
+                **readers(GRANT_READERS, (403, "policy.no_grant")),
+                "operator": ACCEPTED,
+                "bank-a": ACCEPTED,
+            },
+            NO_GRANT,
+        ),
+        lambda i: i.gov.run,
+    ),
+    # A result file belongs to protocol jobs only; a profile job has none (409 for whoever
+    # may see the job, 404 for everyone else).
+    Case(
+        "/api/v1/jobs/<job_id>/result",
+        "GET",
+        "job-result-none",
+        lambda i, p: f"/api/v1/jobs/{i.bank_a_job}/result",
+        only(readers(("bureau", "auditor", "bank-a"), (409, "result.none")), NO_JOB),
     ),
 )
 
