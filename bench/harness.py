@@ -37,7 +37,9 @@ from sandbox.db.engine import make_engine, make_session_factory, session_scope
 from sandbox.domains.service import create_domain
 from sandbox.identifiers import CREDIT_CODE_ALPHABET, credit_code_check_char
 from sandbox.ids import JobId
+from sandbox.jobs import engine
 from sandbox.jobs.celery_app import CeleryEnqueuer, make_celery
+from sandbox.jobs.coordinator import dispatch
 from sandbox.jobs.models import Job
 from sandbox.jobs.service import StepSpec, create_job
 from sandbox.keys import load_or_create_private_key
@@ -110,6 +112,29 @@ def _schema(name: str, labels: bool) -> Schema:
             "columns": columns,
         }
     )
+
+
+def _fresh_postgres_url() -> tuple[str, Callable[[], None]]:
+    """A new empty PostgreSQL database (and how to drop it), or "" to use SQLite."""
+    admin_url = os.environ.get(
+        "SANDBOX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    try:
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        name = f"sbx_bench_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:  # noqa: BLE001  (no PostgreSQL here: use SQLite)
+        return "", lambda: None
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return admin_url.rsplit("/", 1)[0] + f"/{name}", drop
 
 
 def _free_redis_url() -> str:
@@ -234,7 +259,7 @@ class Stage:
             }
         start = time.perf_counter()
         with session_scope(self.factory) as session:
-            create_job(
+            created = create_job(
                 session,
                 job_id=job_id,
                 kind=kind,
@@ -245,7 +270,8 @@ class Stage:
                 authority=None,
                 now=now,
             )
-        self.enqueuer.advance_job(JobId(job_id))
+            first = engine.advance(session, JobId(created.id), now=now)
+        dispatch(self.enqueuer, first)  # as the web does: first steps queued after commit
         deadline = start + timeout
         while True:
             with self.factory() as session:
@@ -279,9 +305,15 @@ class Stage:
 def stage(*, keep: bool = False) -> Iterator[Stage]:
     tmp = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
     broker = _free_redis_url()
+    # SQLite by default (the demo's control DB; on two cores a PostgreSQL server competes with
+    # the workers for CPU); SANDBOX_BENCH_POSTGRES=1 runs on a fresh PostgreSQL database.
+    database, drop_database = (
+        _fresh_postgres_url() if os.environ.get("SANDBOX_BENCH_POSTGRES") else ("", lambda: None)
+    )
     settings = Settings(
         data_dir=tmp / "var",
         broker_url=broker,
+        database_url=database,
         lease_seconds=120,
         reaper_interval_seconds=30,
         requeue_after_seconds=600,
@@ -323,6 +355,8 @@ def stage(*, keep: bool = False) -> Iterator[Stage]:
     )
     if broker:
         env["SANDBOX_BROKER_URL"] = broker
+    if database:
+        env["SANDBOX_DATABASE_URL"] = database
     log_dir = tmp / "logs"
     log_dir.mkdir()
     st = Stage(
@@ -339,6 +373,8 @@ def stage(*, keep: bool = False) -> Iterator[Stage]:
         yield st
     finally:
         st.stop()
+        factory.kw["bind"].dispose()
+        drop_database()
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
 

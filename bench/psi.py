@@ -127,7 +127,7 @@ def _lookup_cases(st: Stage, rows: int, queries: tuple[int, ...], seed: int) -> 
         client = pool[: q // 2] + others[: q - q // 2]
         req = Party("req", st.load("req", f"req_lookup_{q}", client, labels=False), "credit_code")
         base_q, base_q_rss = in_child(baseline_query, pool, client)
-        shards = shard_count(q, st.settings.lookup_shard_rows, st.settings.max_shards)
+        shards = shard_count(q, st.settings.lookup_shard_rows, st.settings.lookup_max_shards)
         plan = lookup_plan(req, prov, LABELS, shards=shards, build_parts=0, limits=_limits(rows))
         ours_q, job = st.run("lookup", plan)
         assert job.result_json is not None and job.result_json["matched"] == q // 2, job.result_json

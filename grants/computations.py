@@ -49,10 +49,11 @@ from sandbox.tickets import DatasetRef, TicketSigner
 class Sizing:
     """How jobs are split to run in parallel (from Settings)."""
 
-    psi_shard_rows: int = 25_000
-    lookup_shard_rows: int = 4_000
+    psi_shard_rows: int = 5_000
+    lookup_shard_rows: int = 500
     lookup_build_rows: int = 250_000
-    max_shards: int = 16
+    max_shards: int = 64
+    lookup_max_shards: int = 8
 
     @classmethod
     def of(cls, settings: Settings) -> Sizing:
@@ -61,6 +62,7 @@ class Sizing:
             settings.lookup_shard_rows,
             settings.lookup_build_rows,
             settings.max_shards,
+            settings.lookup_max_shards,
         )
 
 
@@ -236,7 +238,7 @@ def _lookup(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) 
         requester,
         provider,
         labels,
-        shards=shard_count(c.rows, sizing.lookup_shard_rows, sizing.max_shards),
+        shards=shard_count(c.rows, sizing.lookup_shard_rows, sizing.lookup_max_shards),
         build_parts=parts,
         limits=_limits(c, allowed, min_items=1),
     )

@@ -47,15 +47,16 @@ class Settings(BaseSettings):
     )
     exchange_ttl_seconds: int = Field(default=24 * 3600, ge=60, description="Message lifetime.")
     psi_shard_rows: int = Field(
-        default=25_000, ge=100, description="Split PSI jobs into shards of about this many ids."
+        default=5_000, ge=100, description="Split PSI jobs into shards of about this many ids."
     )
     lookup_shard_rows: int = Field(
-        default=4_000, ge=100, description="Split lookup queries into shards of this many ids."
+        default=500, ge=100, description="Split lookup queries into shards of this many ids."
     )
     lookup_build_rows: int = Field(
-        default=100_000, ge=1000, description="Rows per parallel part of a lookup table build."
+        default=250_000, ge=1000, description="Rows per parallel part of a lookup table build."
     )
-    max_shards: int = Field(default=16, ge=1, le=256)
+    max_shards: int = Field(default=64, ge=1, le=1024, description="Most shards of a PSI job.")
+    lookup_max_shards: int = Field(default=8, ge=1, le=256, description="Most lookup shards.")
 
     cookie_secure: bool = Field(default=False, description="Set behind HTTPS.")
     require_services: bool = Field(default=False, description="Tests fail instead of skip.")

@@ -24,7 +24,9 @@ from grants import (
 from grants.models import Grant, GrantState, License, Zone
 from sandbox.errors import InvalidInput
 from sandbox.ids import JobId
+from sandbox.jobs import engine
 from sandbox.jobs import service as jobs
+from sandbox.jobs.coordinator import dispatch
 from sandbox.keys import load_or_create_private_key
 from sandbox.parties.principal import Principal
 from web import context as ctx
@@ -532,7 +534,8 @@ def run_computation(grant_id: str) -> Any:
         now=ctx.now(),
         sizing=computations.Sizing.of(ctx.settings()),
     )
+    first = engine.advance(session, JobId(job.id), now=ctx.now())  # queue the first steps
     out = jobs.job_to_json(job)
     session.commit()
-    ctx.enqueuer().advance_job(JobId(job.id))  # only after commit
+    dispatch(ctx.enqueuer(), first)  # only after commit
     return shaped(s.JobOut, out), 202

@@ -14,7 +14,9 @@ from grants.terms import DatasetColumns, Kind
 from sandbox.compute.delivery import deliver
 from sandbox.errors import InvalidInput, SandboxError
 from sandbox.ids import JobId
+from sandbox.jobs import engine
 from sandbox.jobs import service as jobs
+from sandbox.jobs.coordinator import dispatch
 from sandbox.parties.roles import Role
 from web import context as ctx
 from web.params import path_id
@@ -91,8 +93,9 @@ def run() -> Any:
         else:
             session.rollback()
         return _page(f"{exc.code}: {exc.message}", 400)
+    first = engine.advance(session, JobId(job.id), now=ctx.now())  # queue the first steps
     session.commit()
-    ctx.enqueuer().advance_job(JobId(job.id))
+    dispatch(ctx.enqueuer(), first)  # only after commit
     return redirect(url_for("pages.job_page", job_id=str(job.id)))
 
 
