@@ -124,12 +124,15 @@ def decide(
         no("policy.purpose", f"the grant's purpose is {terms.purpose}, not {c.purpose}")
     if c.recipient not in terms.recipients:
         no("policy.recipient", f"{c.recipient} is not a recipient named in the grant")
+    input_ref, input_domain = _input(session, c, reasons)
     if c.rows > terms.rows_per_call:
         no(
             "policy.rows_per_call",
             f"{c.rows} rows exceed the grant's {terms.rows_per_call} per call",
         )
-    if c.rows <= 0:
+    if c.rows <= 0 and input_ref is None and c.input_dataset is None:
+        no("policy.rows", "the requester's input is empty")
+    elif c.rows <= 0 and input_ref is not None:
         no("policy.rows", "the requester's input is empty")
     used = session.get(GrantUsage, (grant.id, now.date()))
     if used is not None and used.calls >= terms.calls_per_day:
@@ -167,7 +170,6 @@ def decide(
         if dataset is not None and cls is not None:
             versions[ask.dataset_id] = cls.version
             domains[ask.dataset_id] = dataset.domain.name
-    input_ref, input_domain = _input(session, c, reasons)
     if reasons:
         return Refused(tuple(reasons))
     return Allowed(grant, terms, versions, domains, input_ref, input_domain)

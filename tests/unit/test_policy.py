@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 from grants import licenses
 from grants.demo import DemoGovernance, seed_governance
 from grants.models import Grant, GrantUsage
-from grants.policy import Computation, PlannedStep, PolicyRefusal, Refused, authorize, decide
+from grants.policy import (
+    Allowed,
+    Computation,
+    PlannedStep,
+    PolicyRefusal,
+    Refused,
+    authorize,
+    decide,
+)
 from grants.terms import DatasetColumns, Kind
 from sandbox.clock import utcnow
 from sandbox.datasets.models import Dataset
@@ -117,8 +125,15 @@ def test_refusals_each_name_their_reason(gov: tuple[Session, DemoGovernance]) ->
     }
     for code, c in cases.items():
         assert code in _codes(decide(session, op, c, now=NOW)), code
-    bank = as_user(session, "bank-a")
+    # A bank the grant names may ask for its own outputs, never for another's; a provider's
+    # CDO, who may see the grant, may not run it at all.
+    bank = as_user(session, "bank-b")
     assert _codes(decide(session, bank, _computation(session, g), now=NOW)) == ["policy.no_grant"]
+    assert isinstance(
+        decide(session, bank, _computation(session, g, recipient="bank-b"), now=NOW), Allowed
+    )
+    cdo = as_user(session, "tax-cdo")
+    assert _codes(decide(session, cdo, _computation(session, g), now=NOW)) == ["policy.no_grant"]
     several = _computation(session, g, kind=Kind.AGGREGATE, recipient="operator", rows=10_001)
     assert set(_codes(decide(session, op, several, now=NOW))) == {
         "policy.kind_not_granted",
