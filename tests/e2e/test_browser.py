@@ -152,3 +152,47 @@ def test_auditor_verifies_the_demo_ledger_in_the_browser_and_offline(
     )
     assert result.returncode == 0 and result.stdout.startswith("OK:"), result.stderr
     page.close()
+
+
+def _run_from_the_browser(page: Any, kind: str, recipient: str) -> None:
+    page.click("nav >> text=Computations")
+    form = page.locator("section.card[data-grant]").filter(has_text="sme_credit_assessment").first
+    form.locator("select[name=kind]").select_option(kind)
+    form.locator("select[name=recipient]").select_option(recipient)
+    inputs = form.locator("select[name=input_dataset] option")
+    label = next(
+        text for text in inputs.all_text_contents() if text.startswith(f"{recipient}/applicants")
+    )
+    form.locator("select[name=input_dataset]").select_option(label=label)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url("**/jobs/*")
+    page.wait_for_selector("text=Outcome", timeout=90_000)  # the page reloads when done
+
+
+def test_operator_and_bank_run_an_intersection_and_a_lookup(
+    browser: Any, demo: LiveDemo, tmp_path: Path
+) -> None:
+    """The operator runs an intersection for bank-a: it sees counts only. bank-a runs a
+    lookup for itself and downloads the labels of its applicants from its own domain."""
+    operator = _sign_in(browser, demo, "operator")
+    _run_from_the_browser(operator, "psi.intersection", "bank-a")
+    assert "succeeded" in (operator.text_content("[data-field=status]") or "")
+    assert "only its users can read it" in (operator.text_content("#job") or "")
+    assert operator.locator("text=Download the result (CSV)").count() == 0
+    operator.screenshot(path=str(ARTIFACTS / "job-operator-intersection.png"), full_page=True)
+    operator.close()
+
+    bank = _sign_in(browser, demo, "bank-a")
+    _run_from_the_browser(bank, "lookup", "bank-a")
+    with bank.expect_download() as info:
+        bank.click("text=Download the result (CSV)")
+    path = tmp_path / "lookup.csv"
+    info.value.save_as(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("identifier,found,")
+    assert len(lines) > 1 and any(",true," in line for line in lines[1:])
+    bank.screenshot(path=str(ARTIFACTS / "job-bank-lookup.png"), full_page=True)
+    # The intersection the operator ran for bank-a is bank-a's to download too.
+    bank.goto(demo.url + "/compute")
+    assert bank.locator("text=download CSV").count() >= 2
+    bank.close()
