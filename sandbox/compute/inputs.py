@@ -77,8 +77,11 @@ def read_identifiers(data: StoredDataset) -> Identifiers:
     return Identifiers(items, total, rejected, duplicates)
 
 
-def read_labeled(data: StoredDataset, labels: Sequence[str]) -> Iterator[tuple[bytes, bytes]]:
-    """(identifier, labels as canonical JSON) per valid row; only the named columns are read."""
+def read_labeled(
+    data: StoredDataset, labels: Sequence[str], *, part: int = 0, parts: int = 1
+) -> Iterator[tuple[bytes, bytes]]:
+    """(identifier, labels as canonical JSON) per valid row; only the named columns are read.
+    With ``parts`` > 1, only every ``parts``-th record, starting at ``part``."""
     kind = data.schema.identifier.kind
     rows, header = _reader(data)
     at = header.index(data.schema.identifier.column)
@@ -86,8 +89,8 @@ def read_labeled(data: StoredDataset, labels: Sequence[str]) -> Iterator[tuple[b
         cols = [(name, header.index(name)) for name in labels]
     except ValueError:
         raise SandboxError("a label column is not in the dataset", code="step.scope") from None
-    for fields in rows:
-        if len(fields) != len(header):
+    for index, fields in enumerate(rows):
+        if index % parts != part or len(fields) != len(header):
             continue
         checked = check(kind, fields[at])
         if checked.value is None:

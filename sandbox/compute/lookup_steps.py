@@ -138,7 +138,7 @@ def build(ctx: StepContext) -> dict[str, Any]:
     context = table_context(ctx.ticket.datasets[0], labels)
     width = label_width(data.schema, labels)
     total = max(data.row_count // parts, 1)
-    mine = [row for index, row in enumerate(read_labeled(data, labels)) if index % parts == part]
+    mine = list(read_labeled(data, labels, part=part, parts=parts))
     chunk = 20_000
     out: list[bytes] = []
     for start in range(0, len(mine), chunk):
@@ -179,7 +179,7 @@ def _assemble(
         if path.exists():
             blobs.append(path.read_bytes())
         else:  # no build step ran (the cache was lost): build the part here
-            rows = [r for i, r in enumerate(read_labeled(data, labels)) if i % parts == part]
+            rows = list(read_labeled(data, labels, part=part, parts=parts))
             blobs.append(build_records(key, rows, context=context, label_width=width))
     table = assemble(blobs, context=context, key_id=key.key_id, label_width=width)
     count = len(TableView(table, context=context, key_id=key.key_id))
