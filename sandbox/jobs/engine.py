@@ -212,6 +212,8 @@ def complete(
         attempt=step.attempts,
         result_digest=digest(result),
         process=worker,
+        # A protocol step's message name: the job's transcript, in the ledger as it happens.
+        **({"message": result["message"]} if isinstance(result.get("message"), str) else {}),
     )
     return Followups(jobs=[JobId(step.job_id)])
 

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -29,6 +30,7 @@ from sandbox.keys import load_or_create_private_key, load_public_key
 from sandbox.settings import Settings
 
 log = logging.getLogger(__name__)
+EXCHANGE_SWEEP_SECONDS = 300.0
 
 
 Periodic = Callable[[Session, dt.datetime], object]
@@ -40,6 +42,8 @@ def _housekeeping(
     """The coordinator's timer: reap what lost workers left, run the sweeps the caller gave
     (e.g. governance expiry), and sign ledger checkpoints."""
     ledger_key = load_or_create_private_key(settings.ledger_key_path)
+    exchange = exchange_for(settings)
+    last_sweep = 0.0
     while not stop.wait(settings.reaper_interval_seconds):
         try:
             out = coordinator.reap_once(rt.factory, rt.enqueuer, settings, utcnow)
@@ -49,6 +53,11 @@ def _housekeeping(
                 with session_scope(rt.factory) as session:
                     task(session, utcnow())
             coordinator.checkpoint_once(rt.factory, ledger_key, settings, utcnow)
+            if time.monotonic() - last_sweep > EXCHANGE_SWEEP_SECONDS:
+                last_sweep = time.monotonic()
+                removed = exchange.sweep()
+                if removed:
+                    log.info("exchange: removed %d expired message(s)", removed)
         except Exception:
             # A DB or broker hiccup must not end the loop; the next cycle retries.
             log.exception("housekeeping cycle failed; will retry")

@@ -74,9 +74,10 @@ def test_every_role_that_sees_the_grant_may_have_its_voucher(
     gov: Gov, key: Ed25519PrivateKey
 ) -> None:
     grant = gov.approved_grant()
-    for name in ("bureau", "auditor", "tax-cdo"):
+    # ... including a bank the grant names as a recipient of its outputs.
+    for name in ("bureau", "auditor", "tax-cdo", "bank-a", "bank-b"):
         issue_voucher(gov.session, gov.who(name), grant.id, key, now=gov.now)
-    for name in ("bank-a", "market-cdo"):
+    for name in ("market-cdo", "court-cdo"):
         with pytest.raises(NotFound):
             issue_voucher(gov.session, gov.who(name), grant.id, key, now=gov.now)
 

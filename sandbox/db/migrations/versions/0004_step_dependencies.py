@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['dataset_id'], ['datasets.id'], name=op.f('fk_lookup_tables_dataset_id_datasets')),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_lookup_tables_job_id_jobs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lookup_tables')),
-    sa.UniqueConstraint('dataset_id', 'version', 'labels', name=op.f('uq_lookup_tables_dataset_id'))
+    sa.UniqueConstraint('dataset_id', 'version', 'labels', name=op.f('uq_lookup_tables_dataset_id_version_labels'))
     )
     with op.batch_alter_table('lookup_tables', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lookup_tables_dataset_id'), ['dataset_id'], unique=False)
