@@ -160,6 +160,13 @@ class Stage:
     log_dir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     worker_pids: dict[str, list[int]] = field(default_factory=dict)
+    _reader: sessionmaker[Session] | None = None
+
+    def reader(self) -> Session:
+        """A session for polling: on SQLite it never takes the write lock."""
+        if self._reader is None:
+            self._reader = make_session_factory(make_engine(self.settings, read_only=True))
+        return self._reader()
 
     def start_worker(self, *args: str) -> None:
         name = args[-1] if args[0] == "--domain" else "coordinator"
@@ -274,13 +281,13 @@ class Stage:
         dispatch(self.enqueuer, first)  # as the web does: first steps queued after commit
         deadline = start + timeout
         while True:
-            with self.factory() as session:
+            with self.reader() as session:
                 state = session.scalar(select(Job.state).where(Job.id == job_id))
             if state in ("succeeded", "failed"):
                 break
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"{kind} job did not finish in {timeout}s")
-            time.sleep(0.005)
+            time.sleep(0.01)
         seconds = time.perf_counter() - start
         with self.factory() as session:
             job = session.get(Job, job_id)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 from bench.harness import Stage, emit, in_child, overlapping, stage
 from sandbox.compute.plans import Limits, Party, lookup_plan, psi_plan, psi_shards, shard_count
@@ -147,15 +146,29 @@ def _size(n: int) -> str:
     return f"{n // 1_000_000}m" if n >= 1_000_000 else f"{n // 1000}k"
 
 
-def run(*, quick: bool) -> dict[str, Any]:
+CASES = ("psi-10k", "psi-100k-1worker", "psi-100k", "psi-1m", "lookup")
+
+
+def run(*, quick: bool, only: tuple[str, ...] = ()) -> None:
+    """Every case (or ``only`` these: ``lookup`` covers the precompute and both queries)."""
+
+    def wanted(case: str) -> bool:
+        return not only or case in only
+
     with stage() as st:
         if quick:
+            if wanted("psi-10k"):
+                _psi_case(st, "psi-10k", 10_000, 2, 1)
+            if wanted("lookup"):
+                _lookup_cases(st, 20_000, (1_000,), 7)
+            return
+        if wanted("psi-10k"):
             _psi_case(st, "psi-10k", 10_000, 2, 1)
-            _lookup_cases(st, 20_000, (1_000,), 7)
-            return {}
-        _psi_case(st, "psi-10k", 10_000, 2, 1)
-        _psi_case(st, "psi-100k-1worker", 100_000, 1, 2)
-        _psi_case(st, "psi-100k", 100_000, 2, 3)
-        _psi_case(st, "psi-1m", 1_000_000, 2, 4)
-        _lookup_cases(st, 1_000_000, (1_000, 10_000), 5)
-    return {}
+        if wanted("psi-100k-1worker"):
+            _psi_case(st, "psi-100k-1worker", 100_000, 1, 2)
+        if wanted("psi-100k"):
+            _psi_case(st, "psi-100k", 100_000, 2, 3)
+        if wanted("psi-1m"):
+            _psi_case(st, "psi-1m", 1_000_000, 2, 4)
+        if wanted("lookup"):
+            _lookup_cases(st, 1_000_000, (1_000, 10_000), 5)

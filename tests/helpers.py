@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.errors import SandboxError
 from sandbox.parties.models import User
 from sandbox.parties.principal import Principal
+from sandbox.settings import Settings
 
 
 def as_user(session: Session, username: str) -> Principal:
@@ -37,3 +38,24 @@ def refused(
     assert caught.value.code == code, caught.value.message
     assert snapshot(session, tables) == before
     return caught.value
+
+
+def domain_worker(settings: Settings, factory: sessionmaker[Session], domain: str) -> Any:
+    """An in-process domain worker (``runner.DomainRuntime``) for ``domain``, keyed as the
+    real ones are, for running steps without a broker."""
+    from sandbox.clock import utcnow
+    from sandbox.domains.store import DomainStore
+    from sandbox.exchange.store import exchange_for
+    from sandbox.jobs import runner
+    from sandbox.keys import load_or_create_private_key
+
+    return runner.DomainRuntime(
+        factory=factory,
+        domain=domain,
+        store=DomainStore.at(settings.domain_root, domain),
+        ticket_key=load_or_create_private_key(settings.ticket_key_path).public_key(),
+        worker_id=f"{domain}-test",
+        lease_seconds=30,
+        clock=utcnow,
+        exchange=exchange_for(settings),
+    )

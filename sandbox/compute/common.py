@@ -4,11 +4,12 @@ rule that a protocol error is opaque."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from psi.errors import ProtocolError
 from psi.wire import Binding
+from sandbox.domains.store import DomainStore
 from sandbox.errors import SandboxError
 from sandbox.exchange.store import ExchangeError
 from sandbox.jobs.context import StepContext
@@ -45,3 +46,25 @@ def protocol(call: Callable[[], T]) -> T:
             "a protocol message was malformed, out of range or not for this job",
             code="protocol.rejected",
         ) from None
+
+
+def outcome(counts: Mapping[str, Any], matched: int) -> dict[str, Any]:
+    """What a finished protocol job reports (and the control DB keeps): counts only."""
+    items = int(counts.get("items", 0))
+    return {
+        "inputs": int(counts.get("inputs", 0)),
+        "rejected": int(counts.get("rejected", 0)),
+        "duplicates": int(counts.get("duplicates", 0)),
+        "items": items,
+        "matched": matched,
+        "match_rate": round(matched / items, 6) if items else 0.0,
+    }
+
+
+def clear_job(store: DomainStore, job_id: str) -> None:
+    """Destroy a finished job's state in this domain (keys, partitions, partial results)."""
+    job = store.job_dir(job_id)
+    if job.exists():
+        for path in job.glob("*"):
+            path.unlink(missing_ok=True)
+        job.rmdir()

@@ -26,7 +26,14 @@ from typing import Any
 from psi.errors import ProtocolError
 from psi.lookup import LookupKey, LookupQuery, TableView, answer, assemble, build_records
 from sandbox.compute import scope
-from sandbox.compute.common import MESSAGE_OVERHEAD, binding, fetch, protocol
+from sandbox.compute.common import (
+    MESSAGE_OVERHEAD,
+    binding,
+    clear_job,
+    fetch,
+    outcome,
+    protocol,
+)
 from sandbox.compute.guards import check_size
 from sandbox.compute.inputs import (
     read_bytes,
@@ -39,7 +46,6 @@ from sandbox.compute.inputs import (
 from sandbox.compute.results import write_result
 from sandbox.datasets.schema import ColumnType, Schema
 from sandbox.datasets.stored import StoredDataset, open_stored
-from sandbox.domains.store import DomainStore
 from sandbox.errors import SandboxError
 from sandbox.jobs.context import StepContext
 from sandbox.tickets import DatasetRef
@@ -334,22 +340,5 @@ def collect(ctx: StepContext) -> dict[str, Any]:
         rows.extend(json.loads(read_bytes(job / f"opened-{shard}")))
     write_result(ctx.store, ctx.ticket.job, ["identifier", "found", *labels], rows)
     counts = ctx.one(BLIND, 0).result.get("counts") or {}
-    _clear(ctx.store, ctx.ticket.job)
-    items = int(counts.get("items", 0))
-    matched = sum(1 for r in rows if r[1] == "true")
-    return {
-        "inputs": int(counts.get("inputs", 0)),
-        "rejected": int(counts.get("rejected", 0)),
-        "duplicates": int(counts.get("duplicates", 0)),
-        "items": items,
-        "matched": matched,
-        "match_rate": round(matched / items, 6) if items else 0.0,
-    }
-
-
-def _clear(store: DomainStore, job_id: str) -> None:
-    job = store.job_dir(job_id)
-    if job.exists():
-        for path in job.glob("*"):
-            path.unlink(missing_ok=True)
-        job.rmdir()
+    clear_job(ctx.store, ctx.ticket.job)
+    return outcome(counts, sum(1 for r in rows if r[1] == "true"))

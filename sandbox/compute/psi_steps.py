@@ -19,7 +19,15 @@ from typing import Any
 from psi.ecdh import PsiClient, PsiServer
 from psi.shards import partition
 from sandbox.compute import scope
-from sandbox.compute.common import MESSAGE_OVERHEAD, binding, fetch, protocol, shard_key
+from sandbox.compute.common import (
+    MESSAGE_OVERHEAD,
+    binding,
+    clear_job,
+    fetch,
+    outcome,
+    protocol,
+    shard_key,
+)
 from sandbox.compute.guards import check_overlap, check_size
 from sandbox.compute.inputs import (
     read_bytes,
@@ -199,15 +207,5 @@ def collect(ctx: StepContext) -> dict[str, Any]:
     else:
         matched = sum(int(read_items(job / f"count-{i}")[0]) for i in range(shards))
         write_result(ctx.store, ctx.ticket.job, ["intersection_size"], [[str(matched)]])
-    items = int(counts.get("items", 0))
-    for path in job.glob("*"):
-        path.unlink(missing_ok=True)
-    job.rmdir()
-    return {
-        "inputs": int(counts.get("inputs", 0)),
-        "rejected": int(counts.get("rejected", 0)),
-        "duplicates": int(counts.get("duplicates", 0)),
-        "items": items,
-        "matched": matched,
-        "match_rate": round(matched / items, 6) if items else 0.0,
-    }
+    clear_job(ctx.store, ctx.ticket.job)
+    return outcome(counts, matched)

@@ -28,16 +28,14 @@ from sandbox.clock import utcnow
 from sandbox.datasets.ingest import iter_rows
 from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.datasets.schema import Schema
-from sandbox.domains.store import DomainStore
 from sandbox.errors import InvalidInput
-from sandbox.exchange.store import exchange_for
 from sandbox.ids import JobId, StepId
 from sandbox.jobs import actions, engine, kinds, runner
 from sandbox.jobs.models import Job
 from sandbox.keys import load_or_create_private_key
 from sandbox.tickets import TicketSigner
 from tests.conftest import World
-from tests.helpers import as_user
+from tests.helpers import as_user, domain_worker
 
 ACTION = "test.count_granted_rows"
 
@@ -104,16 +102,8 @@ def _computation(session: Session, g: DemoGovernance, **kw: Any) -> Computation:
 
 
 def _worker(world: World, domain: str) -> runner.DomainRuntime:
-    return runner.DomainRuntime(
-        factory=world.factory,
-        domain=domain,
-        store=DomainStore.at(world.settings.domain_root, domain),
-        ticket_key=load_or_create_private_key(world.settings.ticket_key_path).public_key(),
-        worker_id=f"{domain}-test",
-        lease_seconds=30,
-        clock=utcnow,
-        exchange=exchange_for(world.settings),
-    )
+    rt: runner.DomainRuntime = domain_worker(world.settings, world.factory, domain)
+    return rt
 
 
 def _signer(world: World) -> TicketSigner:

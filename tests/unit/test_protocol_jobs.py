@@ -26,14 +26,13 @@ from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.datasets.schema import Schema
 from sandbox.domains.store import DomainStore
 from sandbox.errors import PermissionDenied, SandboxError
-from sandbox.exchange.store import exchange_for
 from sandbox.ids import JobId, StepId
 from sandbox.jobs import engine, runner
 from sandbox.jobs.models import Job, Step, StepState
 from sandbox.keys import load_or_create_private_key
 from sandbox.tickets import TicketSigner
 from tests.conftest import World
-from tests.helpers import as_user
+from tests.helpers import as_user, domain_worker
 
 SMALL = computations.Sizing(
     psi_shard_rows=5, lookup_shard_rows=5, lookup_build_rows=60, max_shards=4
@@ -110,16 +109,8 @@ def _submit(
 
 
 def _worker(world: World, domain: str) -> runner.DomainRuntime:
-    return runner.DomainRuntime(
-        factory=world.factory,
-        domain=domain,
-        store=DomainStore.at(world.settings.domain_root, domain),
-        ticket_key=load_or_create_private_key(world.settings.ticket_key_path).public_key(),
-        worker_id=f"{domain}-test",
-        lease_seconds=30,
-        clock=utcnow,
-        exchange=exchange_for(world.settings),
-    )
+    rt: runner.DomainRuntime = domain_worker(world.settings, world.factory, domain)
+    return rt
 
 
 def drive(world: World, job_id: uuid.UUID) -> Job:

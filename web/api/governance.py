@@ -5,10 +5,11 @@ one service function, commits and shapes; who may do what is decided in ``grants
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from flask import request
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from grants import (
@@ -471,6 +472,20 @@ def grant_voucher(grant_id: str) -> Any:
     return shaped(gs.VoucherOut, voucher), 200, headers
 
 
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def _under_grant(grant_id: str, model: type[Body]) -> tuple[Principal, UUID, Body, Session]:
+    """The caller, the grant's id and the parsed body; unknown and invisible grants answer
+    404, as on every other /grants/{id} route."""
+    who = caller()
+    target = path_id(grant_id, "grant")
+    body = json_body(model)
+    session = ctx.db()
+    grants.get_visible_grant(session, who, target)
+    return who, target, body, session
+
+
 @operation(
     bp,
     "POST",
@@ -480,12 +495,7 @@ def grant_voucher(grant_id: str) -> Any:
     response=gs.CheckOut,
 )
 def check_grant(grant_id: str) -> Any:
-    who = caller()
-    target = path_id(grant_id, "grant")
-    body = json_body(gs.CheckRequest)
-    session = ctx.db()
-    # Unknown and invisible grants answer 404, as on every other /grants/{id} route.
-    grants.get_visible_grant(session, who, target)
+    who, target, body, session = _under_grant(grant_id, gs.CheckRequest)
     computation = policy.Computation(
         grant_id=target,
         kind=body.kind,
@@ -512,11 +522,7 @@ def check_grant(grant_id: str) -> Any:
     status=202,
 )
 def run_computation(grant_id: str) -> Any:
-    who = caller()
-    target = path_id(grant_id, "grant")
-    body = json_body(gs.ComputationRequest)
-    session = ctx.db()
-    grants.get_visible_grant(session, who, target)
+    who, target, body, session = _under_grant(grant_id, gs.ComputationRequest)
     computation = policy.Computation(
         grant_id=target,
         kind=body.kind,
