@@ -244,7 +244,7 @@ class Stage:
                     step=str(spec.step_id),
                     domain=s.domain,
                     action=s.action,
-                    datasets=(s.dataset,),
+                    datasets=(s.dataset,) if s.dataset else (),
                     columns=s.columns,
                     scope=s.scope,
                     now=now,
@@ -259,6 +259,7 @@ class Stage:
 
             build = next(s for s in plan if s.action == "lookup.publish")
             labels = tuple(build.scope["labels"])
+            assert build.dataset is not None
             params["lookup_table"] = {
                 "dataset": build.dataset.id,
                 "version": build.dataset.version,

@@ -13,6 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,12 +25,16 @@ from grants.models import GrantState
 from grants.policy import Allowed, Computation, PlannedStep, Refused, authorize, decide
 from grants.terms import Kind, Terms
 from sandbox.compute import lookup_steps
+from sandbox.compute.grouped import grouping_of
 from sandbox.compute.models import LookupTable
 from sandbox.compute.plans import (
     DEFAULT_FPR,
+    Contributor,
+    GateControls,
     Limits,
     Party,
     PlanStep,
+    he_plan,
     lookup_plan,
     psi_plan,
     psi_shards,
@@ -37,7 +42,7 @@ from sandbox.compute.plans import (
 )
 from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.datasets.schema import Schema
-from sandbox.errors import InvalidInput
+from sandbox.errors import InvalidInput, SandboxError
 from sandbox.jobs.models import Job
 from sandbox.jobs.service import StepSpec, create_job
 from sandbox.parties.principal import Principal
@@ -54,6 +59,8 @@ class Sizing:
     lookup_build_rows: int = 250_000
     max_shards: int = 64
     lookup_max_shards: int = 8
+    gate_domain: str = "bureau"
+    key_bits: int = 3072
 
     @classmethod
     def of(cls, settings: Settings) -> Sizing:
@@ -63,6 +70,8 @@ class Sizing:
             settings.lookup_build_rows,
             settings.max_shards,
             settings.lookup_max_shards,
+            settings.gate_domain,
+            settings.paillier_key_bits,
         )
 
 
@@ -191,11 +200,11 @@ def _planned(steps: list[PlanStep]) -> list[PlannedStep]:
             uuid.uuid4(),
             s.domain,
             s.action,
-            uuid.UUID(s.dataset.id),
+            uuid.UUID(s.dataset.id) if s.dataset else None,
             after=s.after,
             scope=s.scope,
             columns=s.columns,
-            version=s.dataset.version,
+            version=s.dataset.version if s.dataset else None,
         )
         for s in steps
     ]
@@ -246,14 +255,76 @@ def _lookup(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) 
     return Plan(_planned(steps), {"lookup_table": table})
 
 
+def _encrypted_aggregate(
+    session: Session, c: Computation, allowed: Allowed, sizing: Sizing
+) -> Plan:
+    """``aggregate`` and ``secure_sum``: every asked dataset contributes, grouped by its asked
+    category columns, over its one asked numeric column; the datasets must agree on both."""
+    bounds = None
+    if c.bounds is not None:
+        bounds = (Decimal(repr(c.bounds[0])), Decimal(repr(c.bounds[1])))
+    contributors: list[Contributor] = []
+    groupings = []
+    for ask in c.datasets:
+        ref = DatasetRef(id=str(ask.dataset_id), version=allowed.versions[ask.dataset_id])
+        try:
+            groupings.append(grouping_of(_schema(session, ref), ask.columns, bounds=bounds))
+        except SandboxError as exc:
+            raise InvalidInput(exc.message, code=exc.code) from None
+        rows = session.scalar(
+            select(DatasetVersion.row_count).where(
+                DatasetVersion.dataset_id == ask.dataset_id,
+                DatasetVersion.version == ref.version,
+            )
+        )
+        contributors.append(
+            Contributor(allowed.domains[ask.dataset_id], ref, tuple(ask.columns), int(rows or 1))
+        )
+    first = groupings[0]
+    if any(g != first for g in groupings[1:]):
+        raise InvalidInput(
+            "the datasets must share the same group-by and value columns",
+            code="job.columns_differ",
+        )
+    if c.kind is Kind.SECURE_SUM and first.value_column is None:
+        raise InvalidInput("a secure sum needs one numeric column", code="job.no_value")
+    if c.epsilon is not None and first.value_column is not None and first.bounds is None:
+        raise InvalidInput(
+            "a differentially private release needs bounds for the value column",
+            code="job.bounds_required",
+        )
+    steps = he_plan(
+        c.kind.value,
+        sizing.gate_domain,
+        contributors,
+        first,
+        GateControls(
+            recipient=c.recipient,
+            min_cohort=allowed.terms.min_cohort,
+            epsilon=c.epsilon,
+            round_to=allowed.terms.round_to,
+            key_bits=sizing.key_bits,
+        ),
+    )
+    return Plan(_planned(steps), {"gate": sizing.gate_domain})
+
+
 PLANS: dict[Kind, Planner] = {
     Kind.PSI_INTERSECTION: _psi,
     Kind.PSI_CARDINALITY: _psi,
     Kind.LOOKUP: _lookup,
+    Kind.AGGREGATE: _encrypted_aggregate,
+    Kind.SECURE_SUM: _encrypted_aggregate,
 }
 
 
-RUNNABLE_KINDS = (Kind.PSI_INTERSECTION, Kind.PSI_CARDINALITY, Kind.LOOKUP)
+RUNNABLE_KINDS = (
+    Kind.PSI_INTERSECTION,
+    Kind.PSI_CARDINALITY,
+    Kind.LOOKUP,
+    Kind.AGGREGATE,
+    Kind.SECURE_SUM,
+)
 
 
 @dataclass(frozen=True, slots=True)

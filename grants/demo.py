@@ -26,6 +26,10 @@ SIGNALS = {
     "social_insurance": ("credit_code", "insured_headcount", "contribution_arrears_months"),
     "enterprise_registry": ("credit_code", "status", "established_on", "industry"),
 }
+# Encrypted aggregates: group by industry or legal form, add up capital or insured headcount.
+STATISTICS = {
+    "enterprise_registry": ("industry", "legal_form", "registered_capital"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,7 @@ class DemoGovernance:
     license_id: UUID
     approved_grant_id: UUID
     pending_grant_id: UUID
+    statistics_grant_id: UUID
 
 
 def _principal(session: Session, username: str) -> Principal:
@@ -151,4 +156,31 @@ def seed_governance(session: Session, *, now: dt.datetime) -> DemoGovernance:
         now=now,
     )
     reviews.review(session, bureau, pending.id, decision="approve", now=now)
-    return DemoGovernance(zone.id, lic.id, approved.id, pending.id)
+    statistics = apply(
+        session,
+        operator,
+        license_id=lic.id,
+        justification="Sector statistics for SME lending, through the output gate.",
+        terms=Terms(
+            datasets=tuple(
+                DatasetColumns(dataset_id=datasets[name][0], columns=cols)
+                for name, cols in STATISTICS.items()
+            ),
+            kinds=(Kind.AGGREGATE, Kind.SECURE_SUM),
+            purpose=PURPOSE,
+            purpose_text="Per-industry totals and means; groups under 10 firms are suppressed.",
+            recipients=("bank-a", "bank-b"),
+            calls_per_day=50,
+            rows_per_call=10_000,
+            min_cohort=10,
+            epsilon_budget=10.0,
+            valid_from=start,
+            valid_until=end,
+        ),
+        now=now,
+    )
+    reviews.review(session, bureau, statistics.id, decision="approve", now=now)
+    reviews.review(
+        session, _principal(session, "market-cdo"), statistics.id, decision="approve", now=now
+    )
+    return DemoGovernance(zone.id, lic.id, approved.id, pending.id, statistics.id)

@@ -41,6 +41,8 @@ class Computation:
     epsilon: float | None = None
     # The requester's own input: a dataset held in the recipient's domain (PSI and lookup).
     input_dataset: uuid.UUID | None = None
+    # Clamping bounds of an aggregate's value column (a DP release needs them).
+    bounds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +132,11 @@ def decide(
             "policy.rows_per_call",
             f"{c.rows} rows exceed the grant's {terms.rows_per_call} per call",
         )
-    if c.rows <= 0 and input_ref is None and c.input_dataset is None:
-        no("policy.rows", "the requester's input is empty")
-    elif c.rows <= 0 and input_ref is not None:
-        no("policy.rows", "the requester's input is empty")
+    if c.kind.takes_input:
+        if c.rows <= 0 and (input_ref is not None or c.input_dataset is None):
+            no("policy.rows", "the requester's input is empty")
+    elif c.input_dataset is not None:
+        no("policy.input", f"{c.kind.value} takes no requester input")
     used = session.get(GrantUsage, (grant.id, now.date()))
     if used is not None and used.calls >= terms.calls_per_day:
         no("policy.quota_used", f"today's {terms.calls_per_day} calls are used up")

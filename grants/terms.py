@@ -22,6 +22,16 @@ class Kind(enum.StrEnum):
     AGGREGATE = "aggregate"
 
     @property
+    def takes_input(self) -> bool:
+        """Kinds that match a requester's own list against the providers' data."""
+        return self in (
+            Kind.PSI_INTERSECTION,
+            Kind.PSI_CARDINALITY,
+            Kind.LOOKUP,
+            Kind.INTERSECTION_SUM,
+        )
+
+    @property
     def allows_dp(self) -> bool:
         """Kinds whose outputs are numbers the output gate can add noise to."""
         return self in (
@@ -66,6 +76,9 @@ class Terms(BaseModel):
         description="How much two successive cardinality queries may overlap.",
     )
     epsilon_budget: float | None = Field(default=None, gt=0, le=100)
+    round_to: float | None = Field(
+        default=None, gt=0, le=1e9, description="The gate rounds released sums to multiples."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Terms:
@@ -108,6 +121,10 @@ class Terms(BaseModel):
                 or (self.rows_per_day is not None and self.rows_per_day <= wider.rows_per_day)
             )
             and self._budget_within(wider)
+            and (
+                wider.round_to is None
+                or (self.round_to is not None and self.round_to >= wider.round_to)
+            )
         )
 
     def _budget_within(self, wider: Terms) -> bool:

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     )
     max_shards: int = Field(default=64, ge=1, le=1024, description="Most shards of a PSI job.")
     lookup_max_shards: int = Field(default=8, ge=1, le=256, description="Most lookup shards.")
+    gate_domain: str = Field(
+        default="bureau", description="The domain whose worker holds aggregate keys (the gate)."
+    )
+    paillier_key_bits: int = Field(
+        default=3072, ge=2048, le=8192, description="Paillier modulus size for per-job gate keys."
+    )
 
     cookie_secure: bool = Field(default=False, description="Set behind HTTPS.")
     require_services: bool = Field(default=False, description="Tests fail instead of skip.")

@@ -59,3 +59,29 @@ def domain_worker(settings: Settings, factory: sessionmaker[Session], domain: st
         clock=utcnow,
         exchange=exchange_for(settings),
     )
+
+
+def drive(settings: Settings, factory: sessionmaker[Session], job_id: Any) -> Any:
+    """Run a job's queued steps with in-process "workers" (one per domain) until it ends;
+    returns the finished (detached) job."""
+    from sandbox.ids import StepId
+    from sandbox.jobs import runner
+    from sandbox.jobs.models import Job, Step, StepState
+
+    workers: dict[str, Any] = {}
+    for _ in range(500):
+        with factory() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            if job.state in ("succeeded", "failed"):
+                s.expunge_all()
+                return job
+            queued = s.scalars(
+                select(Step).where(Step.job_id == job_id, Step.state == StepState.QUEUED.value)
+            ).all()
+            todo = [(StepId(st.id), st.domain) for st in queued]
+        assert todo, "a job with nothing queued and not finished"
+        for step_id, domain in todo:
+            rt = workers.setdefault(domain, domain_worker(settings, factory, domain))
+            runner.run_step(rt, step_id)
+    raise AssertionError("the job did not finish")

@@ -23,7 +23,7 @@ from grants.demo import seed_governance
 from sandbox.clock import utcnow
 from sandbox.db.engine import make_engine, make_session_factory, session_scope
 from sandbox.demo import seed as demo_seed
-from sandbox.demo.world import DATA_DOMAINS
+from sandbox.demo.world import DATA_DOMAINS, GATE_DOMAINS
 from sandbox.keys import load_or_create_private_key
 from sandbox.ledger.log import checkpoint
 from sandbox.platform import init
@@ -50,7 +50,7 @@ class _Workers:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, SANDBOX_DATA_DIR=str(settings.data_dir.resolve()))
         self.roles = [("coordinator", ["--coordinator"])] + [
-            (name, ["--domain", name]) for name, _org in DATA_DOMAINS
+            (name, ["--domain", name]) for name, _org in DATA_DOMAINS + GATE_DOMAINS
         ]
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = threading.Event()
@@ -133,7 +133,8 @@ def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterpris
     signal.signal(signal.SIGTERM, _terminate)
     click.echo(f"\nSandbox demo serving at {url}  (Ctrl-C stops it)")
     click.echo(
-        f"Workers: coordinator + {len(DATA_DOMAINS)} domains; logs in {settings.data_dir / 'logs'}"
+        f"Workers: coordinator + {len(DATA_DOMAINS + GATE_DOMAINS)} domains "
+        f"(the bureau's runs the output gate); logs in {settings.data_dir / 'logs'}"
     )
     click.echo(f"Accounts (also in {demo_seed.accounts_path(settings)}):")
     for acc in accounts:

@@ -1,8 +1,9 @@
 """Serving a protocol job's result to the organization that owns it, and no one else.
 
-The result is a file in the requester's domain store (written by that domain's worker). Only
-users of the recipient organization, which also owns that domain, may read it; every read is a
-ledger entry with the file's digest, so an auditor can match what was released to whom.
+The result is a file in the requester's domain store (written by that domain's worker), or for
+an encrypted aggregate, in the output gate's domain. Only users of the recipient organization
+may read it; every read is a ledger entry with the file's digest, so an auditor can match what
+was released to whom.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from sandbox.jobs.service import get_visible_job
 from sandbox.ledger.log import Actor, append
 from sandbox.parties.principal import Principal
 
-RESULT_KINDS = ("psi.intersection", "psi.cardinality", "lookup")
+GATED_KINDS = ("aggregate", "secure_sum")  # released by the output gate, from its domain
+RESULT_KINDS = ("psi.intersection", "psi.cardinality", "lookup", *GATED_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,9 @@ def deliver(
     recipient = (job.params_json or {}).get("recipient")
     last = max(job.steps, key=lambda s: s.seq)
     owner = session.scalar(select(Domain.org_id).where(Domain.name == last.domain))
-    if recipient != who.org_slug or owner != who.org_id:
+    # A protocol's result sits in the recipient's own domain; a gated aggregate sits in the
+    # gate's domain, released there for the recipient named in the gate's ticket.
+    if recipient != who.org_slug or (job.kind not in GATED_KINDS and owner != who.org_id):
         raise PermissionDenied(
             "only the recipient organization's users may read this result",
             code="result.not_recipient",

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sandbox.compute import lookup_steps, psi_steps
+from sandbox.compute import he_steps, lookup_steps, psi_steps
 from sandbox.compute.models import LookupTable
 from sandbox.jobs.models import Job, Step
 
@@ -83,3 +83,25 @@ def finalize_lookup(
             existing.digest = str(published.get("table"))
             existing.rows = int(published.get("rows") or 0)
     return out
+
+
+def finalize_aggregate(
+    session: Session, job: Job, steps: Sequence[Step], now: dt.datetime
+) -> dict[str, Any]:
+    """Counts only: how many groups were released or suppressed, rows per party; the released
+    numbers themselves are in the gate's domain, for the recipient."""
+    released = next(s for s in steps if s.action == he_steps.RELEASE).result_json or {}
+    parties = [s.result_json or {} for s in steps if s.action == he_steps.ENCRYPT]
+    keygen = next(s for s in steps if s.action == he_steps.KEYGEN).result_json or {}
+    return {
+        "groups": int(released.get("groups", 0)),
+        "released": int(released.get("released", 0)),
+        "suppressed": int(released.get("suppressed", 0)),
+        "parties": len(parties),
+        "rows": sum(int(p.get("used", 0)) for p in parties),
+        "rejected": sum(int(p.get("rejected", 0)) for p in parties),
+        "epsilon": released.get("epsilon"),
+        "key_bits": keygen.get("key_bits"),
+        "result_digest": released.get("result_digest"),
+        "transcript": transcript(steps),
+    }

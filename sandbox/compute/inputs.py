@@ -35,7 +35,8 @@ class Identifiers:
         }
 
 
-def _reader(data: StoredDataset) -> tuple[Iterator[list[str]], list[str]]:
+def rows_of(data: StoredDataset) -> tuple[Iterator[list[str]], list[str]]:
+    """The stored file's rows (fields as text) and its header, checked against the schema."""
     stream = data.path.open("r", encoding="utf-8", newline="")
     reader = csv.reader(stream, strict=True)
     header = next(reader, None)
@@ -59,7 +60,7 @@ def _reader(data: StoredDataset) -> tuple[Iterator[list[str]], list[str]]:
 
 def read_identifiers(data: StoredDataset) -> Identifiers:
     kind = data.schema.identifier.kind
-    rows, header = _reader(data)
+    rows, header = rows_of(data)
     at = header.index(data.schema.identifier.column)
     seen: set[str] = set()
     items: list[str] = []
@@ -83,7 +84,7 @@ def read_labeled(
     """(identifier, labels as canonical JSON) per valid row; only the named columns are read.
     With ``parts`` > 1, only every ``parts``-th record, starting at ``part``."""
     kind = data.schema.identifier.kind
-    rows, header = _reader(data)
+    rows, header = rows_of(data)
     at = header.index(data.schema.identifier.column)
     try:
         cols = [(name, header.index(name)) for name in labels]

@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.compute import lookup_steps, psi_steps
+from sandbox.compute import he_steps, lookup_steps, psi_steps
+from sandbox.compute.grouped import Grouping
 from sandbox.tickets import DatasetRef
 
 
@@ -22,7 +23,7 @@ class Party:
 class PlanStep:
     domain: str
     action: str
-    dataset: DatasetRef
+    dataset: DatasetRef | None  # None: the step opens no dataset (the gate's steps)
     columns: tuple[str, ...]
     after: tuple[int, ...]
     scope: dict[str, Any] = field(default_factory=dict)
@@ -235,6 +236,92 @@ def lookup_plan(
             req_cols,
             (blinds[0], *opens),
             {**query},
+        )
+    )
+    return steps
+
+
+@dataclass(frozen=True, slots=True)
+class Contributor:
+    """A domain that adds its own rows to an encrypted aggregate."""
+
+    domain: str
+    dataset: DatasetRef
+    columns: tuple[str, ...]
+    rows: int  # the dataset version's row count (catalog metadata): sizes the packing
+
+
+@dataclass(frozen=True, slots=True)
+class GateControls:
+    """The grant's output controls, as the gate receives them (signed)."""
+
+    recipient: str
+    min_cohort: int
+    epsilon: float | None = None
+    round_to: float | None = None
+    key_bits: int = 3072
+
+
+def he_plan(
+    protocol: str,
+    gate_domain: str,
+    contributors: list[Contributor],
+    grouping: Grouping,
+    controls: GateControls,
+) -> list[PlanStep]:
+    """keygen (gate) -> encrypt (each contributor) -> combine (first contributor) -> release
+    (gate). The gate's steps name no dataset: they open nothing but the gate's own key."""
+    if not contributors:
+        raise ValueError("an aggregate needs at least one contributor")
+    anchor = contributors[0]
+    shared: dict[str, Any] = {
+        "protocol": protocol,
+        "group_columns": list(grouping.group_columns),
+        "groups": [list(g) for g in grouping.groups],
+        "value_column": grouping.value_column,
+        "decimals": grouping.decimals,
+        "bounds": [str(b) for b in grouping.bounds] if grouping.bounds else None,
+        "parties": len(contributors),
+        "max_rows": max(c.rows for c in contributors),
+    }
+    steps = [
+        PlanStep(
+            gate_domain,
+            he_steps.KEYGEN,
+            None,
+            (),
+            (),
+            {"protocol": protocol, "key_bits": controls.key_bits},
+        )
+    ]
+    steps += [
+        PlanStep(c.domain, he_steps.ENCRYPT, c.dataset, c.columns, (0,), shared)
+        for c in contributors
+    ]
+    steps.append(
+        PlanStep(
+            anchor.domain,
+            he_steps.COMBINE,
+            anchor.dataset,
+            anchor.columns,
+            (0, *range(1, len(contributors) + 1)),
+            shared,
+        )
+    )
+    steps.append(
+        PlanStep(
+            gate_domain,
+            he_steps.RELEASE,
+            None,
+            (),
+            (0, len(steps) - 1),
+            {
+                **shared,
+                "recipient": controls.recipient,
+                "min_cohort": controls.min_cohort,
+                "epsilon": controls.epsilon,
+                "round_to": controls.round_to,
+            },
         )
     )
     return steps

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.compute import lookup_steps, psi_steps
+from sandbox.compute import he_steps, lookup_steps, psi_steps
 from sandbox.jobs.context import Action
 
 PROTOCOL_ACTIONS: dict[str, Action] = {
@@ -19,4 +19,8 @@ PROTOCOL_ACTIONS: dict[str, Action] = {
     lookup_steps.EVALUATE: lookup_steps.evaluate,
     lookup_steps.OPEN: lookup_steps.open_,
     lookup_steps.COLLECT: lookup_steps.collect,
+    he_steps.KEYGEN: he_steps.keygen,
+    he_steps.ENCRYPT: he_steps.encrypt,
+    he_steps.COMBINE: he_steps.combine,
+    he_steps.RELEASE: he_steps.release,
 }

@@ -22,9 +22,10 @@ from sandbox.datasets.schema import Schema
 from sandbox.db.engine import session_scope
 from sandbox.domains.service import get_domain
 from sandbox.domains.store import DomainStore
-from sandbox.errors import Conflict
+from sandbox.errors import Conflict, InvalidInput
 from sandbox.ids import DatasetId, DatasetVersionId
 from sandbox.ledger.log import Actor, append
+from sandbox.parties.roles import OrgKind
 from sandbox.settings import Settings
 
 
@@ -59,7 +60,11 @@ def load_dataset(
     progress: Callable[[int, int], None] | None = None,
 ) -> LoadOutcome:
     with session_scope(factory) as session:
-        get_domain(session, domain_name)  # an unknown domain fails before any file is read
+        # An unknown domain, or the gate's (it holds keys, never data), fails before any read.
+        if not OrgKind(get_domain(session, domain_name).org.kind).holds_data:
+            raise InvalidInput(
+                f"domain {domain_name} holds no datasets", code="dataset.domain_kind"
+            )
     store = DomainStore.at(settings.domain_root, domain_name)
     store.ensure()
     scratch = store.incoming_file()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox.datasets.schema import load_schema_text
 from sandbox.datasets.service import load_dataset
 from sandbox.db.engine import session_scope
-from sandbox.demo.world import ACCOUNTS, DATA_DOMAINS, ORGANIZATIONS, write_world
+from sandbox.demo.world import ACCOUNTS, DATA_DOMAINS, GATE_DOMAINS, ORGANIZATIONS, write_world
 from sandbox.domains.service import create_domain
 from sandbox.domains.store import DomainStore
 from sandbox.keys import load_or_create_private_key
@@ -55,7 +55,7 @@ def seed(
             )
             for spec in ORGANIZATIONS
         }
-        for domain, org_slug in DATA_DOMAINS:
+        for domain, org_slug in DATA_DOMAINS + GATE_DOMAINS:
             create_domain(session, name=domain, org=orgs[org_slug], now=now)
         for spec in ACCOUNTS:
             password = secrets.token_urlsafe(12)

@@ -122,6 +122,8 @@ DATA_DOMAINS: tuple[tuple[str, str], ...] = (
     ("bank-a", "bank-a"),
     ("bank-b", "bank-b"),
 )
+# The output gate's domain: holds no data, only the per-job keys of encrypted aggregates.
+GATE_DOMAINS: tuple[tuple[str, str], ...] = (("bureau", "bureau"),)
 
 
 # --------------------------------------------------------------------------- vocabulary

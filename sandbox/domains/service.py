@@ -21,8 +21,8 @@ def create_domain(session: Session, *, name: str, org: Organization, now: dt.dat
         raise InvalidInput(
             "domain names are lower-case letters, digits and '-'", code="domain.name"
         )
-    if not OrgKind(org.kind).holds_data:
-        raise InvalidInput(f"a {org.kind} does not hold data", code="domain.owner_kind")
+    if not OrgKind(org.kind).has_domain:
+        raise InvalidInput(f"a {org.kind} runs no domain", code="domain.owner_kind")
     if session.scalar(select(Domain).where(Domain.name == name)) is not None:
         raise Conflict(f"domain {name!r} exists", code="domain.exists")
     if session.scalar(select(Domain).where(Domain.org_id == org.id)) is not None:

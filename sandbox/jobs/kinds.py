@@ -14,7 +14,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sandbox.compute.finalize import finalize_lookup, finalize_psi
+from sandbox.compute.finalize import finalize_aggregate, finalize_lookup, finalize_psi
 from sandbox.datasets.models import Dataset, DatasetVersion, QualitySnapshot
 from sandbox.jobs.models import Job, Step
 
@@ -55,6 +55,8 @@ FINALIZERS: dict[str, Finalizer] = {
     "psi.intersection": finalize_psi,
     "psi.cardinality": finalize_psi,
     "lookup": finalize_lookup,
+    "aggregate": finalize_aggregate,
+    "secure_sum": finalize_aggregate,
 }
 
 

@@ -187,7 +187,9 @@ def _visible(who: Principal) -> Select[Job]:
     if not who.oversees_all:
         own_domains = select(Domain.name).where(Domain.org_id == who.org_id)
         touches_mine = exists().where(Step.job_id == Job.id, Step.domain.in_(own_domains))
-        query = query.where((Job.org_id == who.org_id) | touches_mine)
+        # A gated aggregate never touches its recipient's domain: the recipient sees it too.
+        names_me = Job.params_json["recipient"].as_string() == who.org_slug
+        query = query.where((Job.org_id == who.org_id) | touches_mine | names_me)
     return query
 
 

@@ -17,6 +17,12 @@ class OrgKind(enum.StrEnum):
         """Kinds that get a data domain of their own."""
         return self in (OrgKind.PROVIDER, OrgKind.BANK)
 
+    @property
+    def has_domain(self) -> bool:
+        """Kinds that may run a domain: the data holders, and the bureau for the output gate
+        (its domain holds per-job keys, never a dataset)."""
+        return self.holds_data or self is OrgKind.BUREAU
+
 
 class Role(enum.StrEnum):
     BUREAU_ADMIN = "bureau_admin"

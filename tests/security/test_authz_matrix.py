@@ -44,7 +44,7 @@ ACCOUNTS = DEMO_USERNAMES
 PRINCIPALS = (ANON, BAD, REVOKED, *ACCOUNTS)
 PROVIDERS = ("tax-cdo", "market-cdo", "social-cdo", "court-cdo")
 PROVIDER_DOMAINS = frozenset({"tax", "market", "social", "court"})
-ALL_DOMAINS = PROVIDER_DOMAINS | {"bank-a", "bank-b"}
+ALL_DOMAINS = PROVIDER_DOMAINS | {"bank-a", "bank-b", "bureau"}  # bureau: the output gate
 
 Outcome = tuple[int, str | None]  # status, and the error code for error responses
 OK: Outcome = (200, None)
@@ -731,8 +731,8 @@ def test_matrix(case: Case, client: FlaskClient, world: World, ids: Ids) -> None
 # --- what the successful answers contain ------------------------------------------------------
 
 EXPECTED_DATASET_DOMAINS: dict[str, frozenset[str]] = {
-    "bureau": ALL_DOMAINS,
-    "auditor": ALL_DOMAINS,
+    "bureau": ALL_DOMAINS - {"bureau"},  # the gate's domain holds no datasets
+    "auditor": ALL_DOMAINS - {"bureau"},
     **dict.fromkeys(PROVIDERS, PROVIDER_DOMAINS),
     "operator": PROVIDER_DOMAINS,
     "bank-a": PROVIDER_DOMAINS | {"bank-a"},

@@ -19,7 +19,8 @@ from sandbox.jobs import runner
 from sandbox.jobs.models import Job, Step, StepState
 from sandbox.tickets import unverified_claims
 from tests.conftest import World
-from tests.unit.test_protocol_jobs import _submit, _worker, drive
+from tests.helpers import domain_worker
+from tests.unit.test_protocol_jobs import _submit, drive
 from tests.unit.test_protocol_jobs import gov as gov
 
 LABELS = ("credit_code", "tax_credit_grade")
@@ -40,7 +41,10 @@ def _run_until(world: World, job_id: uuid.UUID, action: str) -> Step:
             todo = [(StepId(st.id), st.domain) for st in queued]
         assert todo
         for step_id, domain in todo:
-            runner.run_step(workers.setdefault(domain, _worker(world, domain)), step_id)
+            runner.run_step(
+                workers.setdefault(domain, domain_worker(world.settings, world.factory, domain)),
+                step_id,
+            )
     raise AssertionError(f"{action} never queued")
 
 
@@ -59,7 +63,7 @@ def _set_upstream(
 
 
 def _fails_with(world: World, job_id: uuid.UUID, step: Step, code: str) -> None:
-    runner.run_step(_worker(world, step.domain), StepId(step.id))
+    runner.run_step(domain_worker(world.settings, world.factory, step.domain), StepId(step.id))
     with world.factory() as s:
         job = s.get(Job, job_id)
         assert job is not None and job.state == "failed"

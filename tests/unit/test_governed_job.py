@@ -186,7 +186,7 @@ def test_refused_and_unavailable_computations_create_no_job(
         computations.submit(
             session,
             as_user(session, "operator"),
-            _computation(session, g, kind=Kind.SECURE_SUM),
+            _computation(session, g, kind=Kind.INTERSECTION_SUM),
             signer=_signer(world),
             now=utcnow(),
         )

@@ -26,13 +26,14 @@ from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.datasets.schema import Schema
 from sandbox.domains.store import DomainStore
 from sandbox.errors import PermissionDenied, SandboxError
-from sandbox.ids import JobId, StepId
-from sandbox.jobs import engine, runner
-from sandbox.jobs.models import Job, Step, StepState
+from sandbox.ids import JobId
+from sandbox.jobs import engine
+from sandbox.jobs.models import Job, Step
 from sandbox.keys import load_or_create_private_key
 from sandbox.tickets import TicketSigner
 from tests.conftest import World
-from tests.helpers import as_user, domain_worker
+from tests.helpers import as_user
+from tests.helpers import drive as drive_job
 
 SMALL = computations.Sizing(
     psi_shard_rows=5, lookup_shard_rows=5, lookup_build_rows=60, max_shards=4
@@ -108,30 +109,10 @@ def _submit(
     return job.id
 
 
-def _worker(world: World, domain: str) -> runner.DomainRuntime:
-    rt: runner.DomainRuntime = domain_worker(world.settings, world.factory, domain)
-    return rt
-
-
 def drive(world: World, job_id: uuid.UUID) -> Job:
     """Run queued steps, in any domain, until the job ends."""
-    workers: dict[str, runner.DomainRuntime] = {}
-    for _ in range(500):
-        with world.factory() as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            if job.state in ("succeeded", "failed"):
-                s.expunge_all()
-                return job
-            queued = s.scalars(
-                select(Step).where(Step.job_id == job_id, Step.state == StepState.QUEUED.value)
-            ).all()
-            todo = [(StepId(st.id), st.domain) for st in queued]
-        assert todo, "a job with nothing queued and not finished"
-        for step_id, domain in todo:
-            rt = workers.setdefault(domain, _worker(world, domain))
-            runner.run_step(rt, step_id)
-    raise AssertionError("the job did not finish")
+    job: Job = drive_job(world.settings, world.factory, job_id)
+    return job
 
 
 def _ids(rows: list[dict[str, Any]]) -> set[str]:

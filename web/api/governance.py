@@ -516,7 +516,7 @@ def check_grant(grant_id: str) -> Any:
     bp,
     "POST",
     "/grants/{grant_id}/computations",
-    summary="Run a computation under the grant (psi.intersection, psi.cardinality, lookup)",
+    summary="Run a computation under the grant (PSI, lookup, encrypted aggregates)",
     request=gs.ComputationRequest,
     response=s.JobOut,
     status=202,
@@ -529,8 +529,10 @@ def run_computation(grant_id: str) -> Any:
         datasets=body.datasets,
         purpose=body.purpose,
         recipient=body.recipient,
-        rows=computations.input_rows(session, body.input_dataset),
+        rows=computations.input_rows(session, body.input_dataset) if body.input_dataset else 0,
         input_dataset=body.input_dataset,
+        epsilon=body.epsilon,
+        bounds=body.bounds,
     )
     job = computations.submit(
         session,

@@ -6,10 +6,11 @@ with their own stable codes. Times leave as ISO 8601 strings."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from grants.terms import DatasetColumns, Kind, Terms
 from sandbox.datasets.schema import Grade, Openness, Sensitivity
@@ -314,7 +315,24 @@ class ComputationRequest(_In):
     datasets: tuple[DatasetColumns, ...] = Field(min_length=1, max_length=20)
     purpose: str = Field(min_length=1, max_length=64)
     recipient: str = Field(min_length=1, max_length=64)
-    input_dataset: UUID
+    input_dataset: UUID | None = Field(
+        default=None, description="The requester's own list (PSI, lookup); none for aggregates."
+    )
+    epsilon: float | None = Field(
+        default=None, gt=0, le=10, description="ε to spend on noise at the output gate."
+    )
+    bounds: tuple[float, float] | None = Field(
+        default=None,
+        description="Clamp an aggregate's values to [low, high] (required with ε).",
+    )
+
+    @model_validator(mode="after")
+    def _finite_bounds(self) -> ComputationRequest:
+        if self.bounds is not None:
+            low, high = self.bounds
+            if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+                raise ValueError("bounds must be finite with low <= high")
+        return self
 
 
 class ReasonOut(_Out):
