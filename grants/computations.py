@@ -350,6 +350,16 @@ class Runnable:
     inputs: tuple[DatasetChoice, ...]  # the recipients' own datasets, as requester inputs
     calls_per_day: int
     rows_per_call: int
+    min_cohort: int = 10
+    epsilon_left: float | None = None
+
+    @property
+    def takes_input(self) -> bool:
+        return any(Kind(k).takes_input for k in self.kinds)
+
+    @property
+    def aggregates(self) -> bool:
+        return any(k in (Kind.AGGREGATE, Kind.SECURE_SUM) for k in self.kinds)
 
 
 def _choice(session: Session, dataset: Dataset, columns: tuple[str, ...] | None) -> DatasetChoice:
@@ -402,6 +412,12 @@ def runnable(session: Session, who: Principal, *, now: dt.datetime) -> list[Runn
                 inputs=inputs,
                 calls_per_day=terms.calls_per_day,
                 rows_per_call=terms.rows_per_call,
+                min_cohort=terms.min_cohort,
+                epsilon_left=(
+                    None
+                    if terms.epsilon_budget is None
+                    else max(terms.epsilon_budget - grant.epsilon_spent, 0.0)
+                ),
             )
         )
     return out

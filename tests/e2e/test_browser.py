@@ -156,7 +156,11 @@ def test_auditor_verifies_the_demo_ledger_in_the_browser_and_offline(
 
 def _run_from_the_browser(page: Any, kind: str, recipient: str) -> None:
     page.click("nav >> text=Computations")
-    form = page.locator("section.card[data-grant]").filter(has_text="sme_credit_assessment").first
+    form = (
+        page.locator("section.card[data-grant]")
+        .filter(has=page.locator("select[name=input_dataset]"))
+        .first
+    )
     form.locator("select[name=kind]").select_option(kind)
     form.locator("select[name=recipient]").select_option(recipient)
     inputs = form.locator("select[name=input_dataset] option")
@@ -195,4 +199,36 @@ def test_operator_and_bank_run_an_intersection_and_a_lookup(
     # The intersection the operator ran for bank-a is bank-a's to download too.
     bank.goto(demo.url + "/compute")
     assert bank.locator("text=download CSV").count() >= 2
+    bank.close()
+
+
+def test_bank_runs_an_aggregate_through_the_output_gate(
+    browser: Any, demo: LiveDemo, tmp_path: Path
+) -> None:
+    """bank-a asks for registered capital per industry under the statistics grant: every
+    group's count, sum, mean and variance come from the gate, small groups suppressed."""
+    bank = _sign_in(browser, demo, "bank-a")
+    bank.click("nav >> text=Computations")
+    form = (
+        bank.locator("section.card[data-grant]")
+        .filter(has=bank.locator("option[value=aggregate]"))
+        .first
+    )
+    form.locator("select[name=kind]").select_option("aggregate")
+    form.locator("input[type=checkbox][value=legal_form]").uncheck()
+    form.locator("select[name=recipient]").select_option("bank-a")
+    form.locator("button[type=submit]").click()
+    bank.wait_for_url("**/jobs/*")
+    bank.wait_for_selector("text=Outcome", timeout=90_000)
+    assert "succeeded" in (bank.text_content("[data-field=status]") or "")
+    assert "destroyed after the release" in (bank.text_content("#job") or "")
+    with bank.expect_download() as info:
+        bank.click("text=Download the released table (CSV)")
+    path = tmp_path / "aggregate.csv"
+    info.value.save_as(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "industry,status,count,sum,mean,variance"
+    released = [line for line in lines[1:] if ",released," in line]
+    assert released and all(int(line.split(",")[2]) >= 10 for line in released)
+    bank.screenshot(path=str(ARTIFACTS / "job-bank-aggregate.png"), full_page=True)
     bank.close()

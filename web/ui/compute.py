@@ -1,9 +1,11 @@
 """Computations under a grant, from the browser: the operator (for a recipient) or a recipient
-bank (for itself) picks a kind, the provider's granted columns and the recipient's own input
-dataset; the job page follows it live; only the recipient downloads the result."""
+bank (for itself) picks a kind, the provider's granted columns and (PSI, lookup) the
+recipient's own input dataset, or (aggregates) ε and value bounds for the output gate; the job
+page follows it live; only the recipient downloads the result."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -45,6 +47,19 @@ def index() -> Any:
     return _page()
 
 
+def _number(name: str) -> float | None:
+    raw = request.form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number", code="invalid_form") from None
+    if not math.isfinite(value):
+        raise InvalidInput(f"{name} must be a finite number", code="invalid_form")
+    return value
+
+
 def _computation() -> Computation:
     form = request.form
     grant_id = path_id(form.get("grant_id", ""), "grant")
@@ -53,7 +68,6 @@ def _computation() -> Computation:
     except ValueError:
         raise InvalidInput("choose a computation kind", code="invalid_form") from None
     dataset_id = path_id(form.get("dataset_id", ""), "dataset")
-    input_id = path_id(form.get("input_dataset", ""), "dataset")
     columns = tuple(form.getlist(f"columns-{dataset_id}"))
     if not columns:
         raise InvalidInput("choose the provider's columns", code="invalid_form")
@@ -61,14 +75,25 @@ def _computation() -> Computation:
         asked = DatasetColumns(dataset_id=dataset_id, columns=columns)
     except ValueError:
         raise InvalidInput("the columns are not valid column names", code="invalid_form") from None
+    input_id = path_id(form.get("input_dataset", ""), "dataset") if kind.takes_input else None
+    low, high = _number("bound_low"), _number("bound_high")
+    if (low is None) != (high is None) or (low is not None and high is not None and low > high):
+        raise InvalidInput("give both bounds, the low one first", code="invalid_form")
+    epsilon = None if kind.takes_input else _number("epsilon")
+    if epsilon is not None and not 0 < epsilon <= 10:
+        raise InvalidInput("ε must be above 0 and at most 10", code="invalid_form")
     return Computation(
         grant_id=grant_id,
         kind=kind,
         datasets=(asked,),
         purpose=form.get("purpose", "")[:64],
         recipient=form.get("recipient", "")[:64],
-        rows=computations.input_rows(ctx.db(), input_id),
+        rows=computations.input_rows(ctx.db(), input_id) if input_id else 0,
         input_dataset=input_id,
+        epsilon=epsilon,
+        bounds=(low, high)
+        if low is not None and high is not None and not kind.takes_input
+        else None,
     )
 
 
