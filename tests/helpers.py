@@ -85,3 +85,61 @@ def drive(settings: Settings, factory: sessionmaker[Session], job_id: Any) -> An
             rt = workers.setdefault(domain, domain_worker(settings, factory, domain))
             runner.run_step(rt, step_id)
     raise AssertionError("the job did not finish")
+
+
+def registry_copy(
+    settings: Settings, factory: sessionmaker[Session], session: Session, grant_id: Any, domain: str
+) -> Any:
+    """The demo's enterprise registry loaded a second time into ``domain``, reviewed, zoned and
+    added to the grant (with the columns the grant has for the original): two domains holding
+    the same columns, for a cross-domain sum."""
+    from grants import catalog_review, zones
+    from grants.models import Grant
+    from sandbox.clock import utcnow
+    from sandbox.datasets.models import Dataset, DatasetVersion
+    from sandbox.datasets.schema import Grade, Openness, Schema
+    from sandbox.datasets.service import load_dataset
+    from sandbox.domains.store import DomainStore
+
+    first = next(
+        d
+        for d in session.scalars(select(Dataset).where(Dataset.name == "enterprise_registry"))
+        if d.domain.name == "market"
+    )
+    version = session.scalars(
+        select(DatasetVersion).where(DatasetVersion.dataset_id == first.id)
+    ).one()
+    schema = Schema.model_validate(version.schema_json)
+    source = DomainStore.at(settings.domain_root, "market").dataset_file(
+        first.name, version.version
+    )
+    copy = settings.data_dir / f"registry-copy-{domain}.csv"
+    copy.write_bytes(source.read_bytes())
+    session.commit()  # the loader writes in its own transaction
+    loaded = load_dataset(
+        factory, settings, domain_name=domain, source=copy, schema=schema, now=utcnow()
+    )
+    bureau = as_user(session, "bureau")
+    catalog_review.review(
+        session,
+        bureau,
+        loaded.dataset_id,
+        openness=Openness(schema.openness),
+        grade=Grade(schema.grade),
+        sensitivities={c.name: c.sensitivity.value for c in schema.columns},
+        note="test copy",
+        now=utcnow(),
+    )
+    grant = session.get(Grant, grant_id)
+    assert grant is not None and grant.approved is not None
+    zones.add_dataset(session, bureau, grant.license.zone_id, loaded.dataset_id, now=utcnow())
+    columns = next(
+        d["columns"] for d in grant.approved["datasets"] if d["dataset_id"] == str(first.id)
+    )
+    datasets = [
+        *grant.approved["datasets"],
+        {"dataset_id": str(loaded.dataset_id), "columns": list(columns)},
+    ]
+    grant.approved = {**grant.approved, "datasets": datasets}
+    session.commit()
+    return session.get(Dataset, loaded.dataset_id)

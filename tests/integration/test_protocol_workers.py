@@ -49,13 +49,19 @@ def _rows(stack: Stack, ds: Dataset) -> list[dict[str, Any]]:
         return list(iter_rows(store.dataset_file(ds.name, version.version), schema))
 
 
-def _run(stack: Stack, enqueuer: CeleryEnqueuer, c: Computation) -> Job:
+def _run(
+    stack: Stack,
+    enqueuer: CeleryEnqueuer,
+    c: Computation,
+    *,
+    sizing: computations.Sizing = SIZING,
+) -> Job:
     signer = TicketSigner(load_or_create_private_key(stack.settings.ticket_key_path), 3600)
     with session_scope(stack.factory) as session:
         user = session.scalar(select(User).where(User.username == "operator"))
         assert user is not None
         job = computations.submit(
-            session, Principal.of(user), c, signer=signer, now=utcnow(), sizing=SIZING
+            session, Principal.of(user), c, signer=signer, now=utcnow(), sizing=sizing
         )
         job_id = job.id
     enqueuer.advance_job(JobId(job_id))

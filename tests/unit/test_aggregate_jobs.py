@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants import catalog_review, computations, zones
+from grants import computations
 from grants.demo import DemoGovernance, seed_governance
 from grants.models import Grant
 from grants.policy import Computation, PolicyRefusal
@@ -27,8 +27,7 @@ from sandbox.compute import he_steps
 from sandbox.compute.delivery import deliver
 from sandbox.datasets.ingest import iter_rows
 from sandbox.datasets.models import Dataset, DatasetVersion
-from sandbox.datasets.schema import Grade, Openness, Schema
-from sandbox.datasets.service import load_dataset
+from sandbox.datasets.schema import Schema
 from sandbox.domains.store import DomainStore
 from sandbox.errors import InvalidInput, NotFound, PermissionDenied
 from sandbox.exchange.store import exchange_for
@@ -39,10 +38,9 @@ from sandbox.keys import load_or_create_private_key
 from sandbox.ledger.models import LedgerEntry
 from sandbox.tickets import TicketSigner
 from tests.conftest import World
-from tests.helpers import as_user, domain_worker, drive
+from tests.helpers import as_user, domain_worker, drive, registry_copy
 
 SMALL = computations.Sizing(key_bits=2048)
-STATISTICS_COLUMNS = ("industry", "legal_form", "registered_capital")
 K = 12
 
 
@@ -67,50 +65,10 @@ def _registry(session: Session) -> Dataset:
 
 
 def _second_registry(world: World, session: Session, g: DemoGovernance) -> Dataset:
-    """The registry's file loaded a second time, into the social domain, reviewed, zoned and
-    added to the statistics grant: two domains holding the same columns (a cross-domain sum)."""
-    first = _registry(session)
-    version = session.scalars(
-        select(DatasetVersion).where(DatasetVersion.dataset_id == first.id)
-    ).one()
-    schema = Schema.model_validate(version.schema_json)
-    source = DomainStore.at(world.settings.domain_root, "market").dataset_file(
-        first.name, version.version
+    dataset: Dataset = registry_copy(
+        world.settings, world.factory, session, g.statistics_grant_id, "social"
     )
-    copy = world.settings.data_dir / "registry-copy.csv"
-    copy.write_bytes(source.read_bytes())
-    session.commit()  # the loader writes in its own transaction
-    loaded = load_dataset(
-        world.factory,
-        world.settings,
-        domain_name="social",
-        source=copy,
-        schema=schema,
-        now=utcnow(),
-    )
-    bureau = as_user(session, "bureau")
-    catalog_review.review(
-        session,
-        bureau,
-        loaded.dataset_id,
-        openness=Openness(schema.openness),
-        grade=Grade(schema.grade),
-        sensitivities={c.name: c.sensitivity.value for c in schema.columns},
-        note="test copy",
-        now=utcnow(),
-    )
-    grant = session.get(Grant, g.statistics_grant_id)
-    assert grant is not None and grant.approved is not None
-    zones.add_dataset(session, bureau, grant.license.zone_id, loaded.dataset_id, now=utcnow())
-    datasets = [
-        *grant.approved["datasets"],
-        {"dataset_id": str(loaded.dataset_id), "columns": list(STATISTICS_COLUMNS)},
-    ]
-    grant.approved = {**grant.approved, "datasets": datasets}
-    session.commit()
-    second = session.get(Dataset, loaded.dataset_id)
-    assert second is not None
-    return second
+    return dataset
 
 
 def _submit(
