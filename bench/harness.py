@@ -198,6 +198,26 @@ class Stage:
                 continue
         return peak
 
+    def load_rows(
+        self, domain: str, name: str, schema: Schema, header: str, rows: Iterator[str]
+    ) -> DatasetRef:
+        """Load prepared CSV lines (``header`` and ``rows``) through the normal loader."""
+        path = self.log_dir / f"{name}.csv"
+        with path.open("w", encoding="utf-8") as fh:
+            fh.write(header + "\n")
+            for line in rows:
+                fh.write(line + "\n")
+        outcome = load_dataset(
+            self.factory,
+            self.settings,
+            domain_name=domain,
+            source=path,
+            schema=schema,
+            now=utcnow(),
+        )
+        path.unlink()
+        return DatasetRef(id=str(outcome.dataset_id), version=outcome.version)
+
     def load(self, domain: str, name: str, codes: Sequence[str], *, labels: bool) -> DatasetRef:
         rng = random.Random(name)
         path = self.log_dir / f"{name}.csv"
@@ -348,8 +368,21 @@ def stage(*, keep: bool = False) -> Iterator[Stage]:
             password=uuid.uuid4().hex,
             now=now,
         )
+        bureau = create_organization(
+            session, slug="bench-bureau", name="Bench bureau", kind=OrgKind.BUREAU, now=now
+        )
         create_domain(session, name="prov", org=provider, now=now)
         create_domain(session, name="req", org=bank, now=now)
+        create_domain(session, name="gate", org=bureau, now=now)  # the output gate's domain
+        for extra in ("prov2", "prov3"):  # more data domains for multi-party cases
+            dept = create_organization(
+                session,
+                slug=f"bench-{extra}",
+                name=f"Bench {extra}",
+                kind=OrgKind.PROVIDER,
+                now=now,
+            )
+            create_domain(session, name=extra, org=dept, now=now)
         session.flush()
         who = Principal.of(user)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}

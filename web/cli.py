@@ -83,17 +83,18 @@ def worker(ctx: click.Context, coordinator_role: bool, domain: str | None) -> No
 
 
 @main.command("bench")
-@click.argument("name", type=click.Choice(["psi"]))
+@click.argument("name", type=click.Choice(["psi", "paillier"]))
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every code path.")
 @click.option("--case", "cases", multiple=True, help="Only this case (repeatable).")
 def bench_cmd(name: str, quick: bool, cases: tuple[str, ...]) -> None:
     """Run a benchmark; prints one JSON object per case (DESIGN §8)."""
-    from bench import psi
+    from bench import paillier, psi
 
-    unknown = sorted(set(cases) - set(psi.CASES))
+    suite = psi if name == "psi" else paillier
+    unknown = sorted(set(cases) - set(suite.CASES))
     if unknown:
-        raise click.BadParameter(f"unknown case(s) {unknown}; choose from {list(psi.CASES)}")
-    psi.run(quick=quick, only=cases)
+        raise click.BadParameter(f"unknown case(s) {unknown}; choose from {list(suite.CASES)}")
+    suite.run(quick=quick, only=cases)
 
 
 def _guard(action: Callable[[], None]) -> None:

@@ -146,6 +146,7 @@ def test_aggregates_through_real_workers_hold_only_ciphertexts_and_counts(
     control = dump_control_db(stack)
     logs = workers.logs()
     assert "step.internal" not in logs
+
     def distinctive(text: str) -> bool:
         # A decimal point cannot hide in hex, and three digits before it no timestamp has.
         head, dot, _ = text.partition(".")

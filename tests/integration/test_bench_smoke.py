@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+QUICK_PAILLIER = ("--case", "add", "--case", "secure-sum-3x100k")
 
 
 def test_quick_psi_bench_prints_one_json_line_per_case() -> None:
@@ -44,3 +45,22 @@ def test_quick_psi_bench_prints_one_json_line_per_case() -> None:
         check=False,
     )
     assert bad.returncode != 0 and "unknown case" in bad.stderr
+
+
+def test_quick_paillier_bench_runs_a_micro_and_a_job_case() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "web.cli", "bench", "paillier", "--quick", *QUICK_PAILLIER],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert [line["case"] for line in lines] == ["add", "secure-sum-3x5k"]
+    for case in lines:
+        assert case["baseline_s"] > 0 and case["ours_s"] > 0 and case["peak_rss_mb"] > 0
