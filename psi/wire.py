@@ -52,6 +52,9 @@ class MessageType(enum.IntEnum):
     PSI_RESPONSE = 3
     LOOKUP_QUERY = 4
     LOOKUP_ANSWER = 5
+    PJC_SETUP = 6
+    PJC_REQUEST = 7
+    PJC_RESPONSE = 8
 
 
 def _lp(data: bytes) -> bytes:
