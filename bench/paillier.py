@@ -332,7 +332,7 @@ _MICRO_CASES: dict[str, Callable[[Setup], None]] = {
     "add": _case_add,
 }
 # Cases that run jobs through real workers (bench.harness.stage), in bench.he_jobs.
-_STAGE_CASES = ("secure-sum-3x100k",)
+_STAGE_CASES = ("secure-sum-3x100k", "intersection-sum-100k")
 
 CASES = (*_MICRO_CASES, *_STAGE_CASES)
 

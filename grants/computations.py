@@ -25,7 +25,7 @@ from grants.models import GrantState
 from grants.policy import Allowed, Computation, PlannedStep, Refused, authorize, decide
 from grants.terms import Kind, Terms
 from sandbox.compute import lookup_steps
-from sandbox.compute.grouped import grouping_of
+from sandbox.compute.grouped import DECIMALS, grouping_of
 from sandbox.compute.models import LookupTable
 from sandbox.compute.plans import (
     DEFAULT_FPR,
@@ -35,13 +35,14 @@ from sandbox.compute.plans import (
     Party,
     PlanStep,
     he_plan,
+    isum_plan,
     lookup_plan,
     psi_plan,
     psi_shards,
     shard_count,
 )
 from sandbox.datasets.models import Dataset, DatasetVersion
-from sandbox.datasets.schema import Schema
+from sandbox.datasets.schema import ColumnType, Schema
 from sandbox.errors import InvalidInput, SandboxError
 from sandbox.jobs.models import Job
 from sandbox.jobs.service import StepSpec, create_job
@@ -210,7 +211,16 @@ def _planned(steps: list[PlanStep]) -> list[PlannedStep]:
     ]
 
 
+def _no_noise(c: Computation) -> None:
+    if c.epsilon is not None or c.bounds is not None:
+        raise InvalidInput(
+            f"ε and bounds are for the output gate, which {c.kind.value} does not use",
+            code="job.dp_unsupported",
+        )
+
+
 def _psi(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) -> Plan:
+    _no_noise(c)
     requester, provider, _ = _parties(session, c, allowed)
     cardinality = c.kind is Kind.PSI_CARDINALITY
     steps = psi_plan(
@@ -225,6 +235,7 @@ def _psi(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) -> 
 
 
 def _lookup(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) -> Plan:
+    _no_noise(c)
     requester, provider, labels = _parties(session, c, allowed)
     if not labels:
         raise InvalidInput(
@@ -309,21 +320,64 @@ def _encrypted_aggregate(
     return Plan(_planned(steps), {"gate": sizing.gate_domain})
 
 
+def _isum(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) -> Plan:
+    """``intersection_sum``: the requester's list against the provider's identifier and one
+    numeric column; the sum's key is the gate's."""
+    requester, provider, others = _parties(session, c, allowed)
+    schema = _schema(session, provider.dataset)
+    numeric = [
+        col for col in others if schema.column(col).type in (ColumnType.INTEGER, ColumnType.DECIMAL)
+    ]
+    if len(numeric) != 1 or len(others) != 1:
+        raise InvalidInput(
+            "ask for the identifier and exactly one numeric column to add up", code="job.one_value"
+        )
+    value = numeric[0]
+    if c.epsilon is not None and c.bounds is None:
+        raise InvalidInput(
+            "a differentially private release needs bounds for the value column",
+            code="job.bounds_required",
+        )
+    provider_rows = input_rows(session, uuid.UUID(provider.dataset.id))
+    steps = isum_plan(
+        sizing.gate_domain,
+        requester,
+        provider,
+        value,
+        decimals=DECIMALS[schema.column(value).type],
+        bounds=(repr(c.bounds[0]), repr(c.bounds[1])) if c.bounds else None,
+        provider_rows=provider_rows,
+        shards=shard_count(max(c.rows, provider_rows), sizing.psi_shard_rows, sizing.max_shards),
+        limits=_limits(c, allowed, min_items=allowed.terms.min_set_size),
+        controls=GateControls(
+            recipient=c.recipient,
+            min_cohort=allowed.terms.min_cohort,
+            epsilon=c.epsilon,
+            round_to=allowed.terms.round_to,
+            key_bits=sizing.key_bits,
+        ),
+    )
+    return Plan(_planned(steps), {"gate": sizing.gate_domain})
+
+
 PLANS: dict[Kind, Planner] = {
     Kind.PSI_INTERSECTION: _psi,
     Kind.PSI_CARDINALITY: _psi,
     Kind.LOOKUP: _lookup,
     Kind.AGGREGATE: _encrypted_aggregate,
     Kind.SECURE_SUM: _encrypted_aggregate,
+    Kind.INTERSECTION_SUM: _isum,
 }
 
 
+GATED = (Kind.AGGREGATE, Kind.SECURE_SUM, Kind.INTERSECTION_SUM)
 RUNNABLE_KINDS = (
     Kind.PSI_INTERSECTION,
     Kind.PSI_CARDINALITY,
     Kind.LOOKUP,
     Kind.AGGREGATE,
     Kind.SECURE_SUM,
+    Kind.INTERSECTION_SUM,
 )
 
 
@@ -359,7 +413,8 @@ class Runnable:
 
     @property
     def aggregates(self) -> bool:
-        return any(k in (Kind.AGGREGATE, Kind.SECURE_SUM) for k in self.kinds)
+        """Kinds released by the output gate (ε, bounds)."""
+        return any(k in GATED for k in self.kinds)
 
 
 def _choice(session: Session, dataset: Dataset, columns: tuple[str, ...] | None) -> DatasetChoice:

@@ -26,9 +26,10 @@ SIGNALS = {
     "social_insurance": ("credit_code", "insured_headcount", "contribution_arrears_months"),
     "enterprise_registry": ("credit_code", "status", "established_on", "industry"),
 }
-# Encrypted aggregates: group by industry or legal form, add up capital or insured headcount.
+# Encrypted aggregates: group by industry or legal form and add up registered capital; or add
+# it up over a bank's applicants (intersection_sum).
 STATISTICS = {
-    "enterprise_registry": ("industry", "legal_form", "registered_capital"),
+    "enterprise_registry": ("credit_code", "industry", "legal_form", "registered_capital"),
 }
 
 
@@ -166,13 +167,17 @@ def seed_governance(session: Session, *, now: dt.datetime) -> DemoGovernance:
                 DatasetColumns(dataset_id=datasets[name][0], columns=cols)
                 for name, cols in STATISTICS.items()
             ),
-            kinds=(Kind.AGGREGATE, Kind.SECURE_SUM),
+            kinds=(Kind.AGGREGATE, Kind.SECURE_SUM, Kind.INTERSECTION_SUM),
             purpose=PURPOSE,
-            purpose_text="Per-industry totals and means; groups under 10 firms are suppressed.",
+            purpose_text=(
+                "Per-industry totals and means, and the registered capital of a bank's "
+                "applicants as one sum; groups under 10 firms are suppressed."
+            ),
             recipients=("bank-a", "bank-b"),
             calls_per_day=50,
             rows_per_call=10_000,
             min_cohort=10,
+            min_set_size=20,
             epsilon_budget=10.0,
             valid_from=start,
             valid_until=end,

@@ -143,3 +143,36 @@ def registry_copy(
     grant.approved = {**grant.approved, "datasets": datasets}
     session.commit()
     return session.get(Dataset, loaded.dataset_id)
+
+
+def run_until(settings: Settings, factory: sessionmaker[Session], job_id: Any, action: str) -> None:
+    """Run a job's queued steps until ``action`` is all that is queued (to tamper before it)."""
+    from sandbox.ids import StepId
+    from sandbox.jobs import runner
+    from sandbox.jobs.models import Step, StepState
+
+    workers: dict[str, Any] = {}
+    for _ in range(200):
+        with factory() as s:
+            queued = s.scalars(
+                select(Step).where(Step.job_id == job_id, Step.state == StepState.QUEUED.value)
+            ).all()
+            todo = [(StepId(st.id), st.domain, st.action) for st in queued]
+        if todo and all(a == action for _, _, a in todo):
+            return
+        assert todo, f"{action} was never queued"
+        for step_id, domain, a in todo:
+            if a != action:
+                rt = workers.setdefault(domain, domain_worker(settings, factory, domain))
+                runner.run_step(rt, step_id)
+    raise AssertionError(f"{action} was never reached")
+
+
+def swap_message(factory: sessionmaker[Session], job_id: Any, action: str, name: str) -> None:
+    """Point a finished step's result at another exchange message (a hostile relay)."""
+    from sandbox.jobs.models import Step
+
+    with factory() as s:
+        step = s.scalars(select(Step).where(Step.job_id == job_id, Step.action == action)).one()
+        step.result_json = {**(step.result_json or {}), "message": name}
+        s.commit()

@@ -26,7 +26,11 @@ from sandbox.jobs.service import get_visible_job
 from sandbox.ledger.log import Actor, append
 from sandbox.parties.principal import Principal
 
-GATED_KINDS = ("aggregate", "secure_sum")  # released by the output gate, from its domain
+GATED_KINDS = (
+    "aggregate",
+    "secure_sum",
+    "intersection_sum",
+)  # released by the output gate, from its domain
 RESULT_KINDS = ("psi.intersection", "psi.cardinality", "lookup", *GATED_KINDS)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sandbox.compute import he_steps, lookup_steps, psi_steps
+from sandbox.compute import he_steps, isum_steps, lookup_steps, psi_steps
 from sandbox.compute.models import LookupTable
 from sandbox.jobs.models import Job, Step
 
@@ -102,6 +102,25 @@ def finalize_aggregate(
         "rejected": sum(int(p.get("rejected", 0)) for p in parties),
         "epsilon": released.get("epsilon"),
         "key_bits": keygen.get("key_bits"),
+        "result_digest": released.get("result_digest"),
+        "transcript": transcript(steps),
+    }
+
+
+def finalize_isum(
+    session: Session, job: Job, steps: Sequence[Step], now: dt.datetime
+) -> dict[str, Any]:
+    """Counts of the requester's input and whether the gate released; the size and the sum
+    themselves are in the gate's domain, for the recipient."""
+    collect = next(s for s in steps if s.action == isum_steps.COLLECT).result_json or {}
+    released = next(s for s in steps if s.action == isum_steps.RELEASE).result_json or {}
+    keygen = next(s for s in steps if s.action == he_steps.KEYGEN).result_json or {}
+    return {
+        **{k: int(collect.get(k) or 0) for k in ("inputs", "rejected", "duplicates", "items")},
+        "released": bool(released.get("released")),
+        "epsilon": released.get("epsilon"),
+        "key_bits": keygen.get("key_bits"),
+        "shards": sum(1 for s in steps if s.action == isum_steps.FINISH),
         "result_digest": released.get("result_digest"),
         "transcript": transcript(steps),
     }

@@ -55,9 +55,11 @@ COMBINE = "he.combine"
 RELEASE = "he.release"
 AGGREGATE = "aggregate"
 SECURE_SUM = "secure_sum"
+INTERSECTION_SUM = "intersection_sum"
 STATISTICS = {
     AGGREGATE: ("count", "sum", "mean", "variance"),
     SECURE_SUM: ("count", "sum"),
+    INTERSECTION_SUM: ("count", "sum"),
 }
 KEY_FILE = "gate-key"
 MAX_KEY_MESSAGE = 8 * 1024
@@ -72,7 +74,7 @@ def _protocol(ctx: StepContext) -> str:
     return name
 
 
-def _opaque() -> SandboxError:
+def opaque() -> SandboxError:
     return SandboxError(
         "a ciphertext or key was malformed, out of range or not for this job",
         code="protocol.rejected",
@@ -111,7 +113,7 @@ def grouping(ctx: StepContext) -> Grouping:
 # --------------------------------------------------------------------------- the gate's key
 
 
-def _destroy_key(ctx: StepContext, job_id: str, reason: str) -> bool:
+def destroy_key(ctx: StepContext, job_id: str, reason: str) -> bool:
     path = ctx.store.job_dir(job_id) / KEY_FILE
     if not path.exists():
         return False
@@ -146,7 +148,7 @@ def destroy_orphan_keys(ctx: StepContext) -> int:
             for j in session.query(Job).filter(Job.id.in_([uuid.UUID(h) for h in held]))
             if JobState(j.state).finished
         }
-    return sum(_destroy_key(ctx, job, "job ended without a release") for job in ended)
+    return sum(destroy_key(ctx, job, "job ended without a release") for job in ended)
 
 
 def keygen(ctx: StepContext) -> dict[str, Any]:
@@ -162,15 +164,15 @@ def keygen(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def _public_key(ctx: StepContext) -> Any:
+def public_key(ctx: StepContext) -> Any:
     up = ctx.one(KEYGEN)
     data = fetch(ctx, up.result.get("message"), max_bytes=MAX_KEY_MESSAGE)
     try:
         key = public_key_from_bytes(data)
     except he_errors.HomomorphicError:
-        raise _opaque() from None
+        raise opaque() from None
     if key.key_id != up.result.get("key_id"):
-        raise _opaque()
+        raise opaque()
     return key
 
 
@@ -187,7 +189,7 @@ def _layout(ctx: StepContext, key: Any, g: Grouping) -> Any:
     )
 
 
-def _vector_message(ctx: StepContext, packed: list[Any]) -> bytes:
+def vector_message(ctx: StepContext, packed: list[Any]) -> bytes:
     body = {
         "format": FORMAT,
         "job": ctx.ticket.job,
@@ -196,7 +198,7 @@ def _vector_message(ctx: StepContext, packed: list[Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _read_vector(ctx: StepContext, key: Any, name: object) -> list[Any]:
+def read_vector(ctx: StepContext, key: Any, name: object) -> list[Any]:
     data = fetch(ctx, name, max_bytes=MAX_VECTOR_MESSAGE)
     try:
         body = json.loads(data)
@@ -207,17 +209,17 @@ def _read_vector(ctx: StepContext, key: Any, name: object) -> list[Any]:
             or not isinstance(body.get("vector"), list)
             or not body["vector"]
         ):
-            raise _opaque()
+            raise opaque()
         return [packed_from_json(key, item) for item in body["vector"]]
     except (ValueError, he_errors.HomomorphicError):
-        raise _opaque() from None
+        raise opaque() from None
 
 
 def encrypt(ctx: StepContext) -> dict[str, Any]:
     _protocol(ctx)
     if len(ctx.ticket.datasets) != 1:
         raise SandboxError("the ticket must name exactly one dataset", code="step.scope")
-    key = _public_key(ctx)
+    key = public_key(ctx)
     g = grouping(ctx)
     data = open_stored(ctx.factory, ctx.store, ctx.domain, ctx.ticket.datasets[0])
     grouped = read_grouped(data, g)
@@ -233,7 +235,7 @@ def encrypt(ctx: StepContext) -> dict[str, Any]:
             "a group's values do not fit the aggregate's bounds", code="aggregate.overflow"
         ) from None
     return {
-        "message": ctx.exchange.put(_vector_message(ctx, packed)),
+        "message": ctx.exchange.put(vector_message(ctx, packed)),
         "rows": grouped.rows,
         "used": grouped.used,
         "rejected": grouped.rejected,
@@ -242,33 +244,48 @@ def encrypt(ctx: StepContext) -> dict[str, Any]:
 
 def combine(ctx: StepContext) -> dict[str, Any]:
     _protocol(ctx)
-    key = _public_key(ctx)
+    key = public_key(ctx)
     parties = scope.integer(ctx.ticket, "parties", minimum=1)
     sent = [up for up in ctx.upstream if up.action == ENCRYPT]
     if len(sent) != parties:
         raise SandboxError("a party's contribution is missing", code="step.plan")
-    vectors = [_read_vector(ctx, key, up.result.get("message")) for up in sent]
+    vectors = [read_vector(ctx, key, up.result.get("message")) for up in sent]
     try:
         total = [p.rerandomized() for p in sum_vectors(vectors)]
     except he_errors.HomomorphicError:
-        raise _opaque() from None
-    return {"message": ctx.exchange.put(_vector_message(ctx, total)), "parties": parties}
+        raise opaque() from None
+    return {"message": ctx.exchange.put(vector_message(ctx, total)), "parties": parties}
 
 
 # --------------------------------------------------------------------------- the gate
 
 
-def _controls(ctx: StepContext, name: str, g: Grouping) -> gate.Controls:
+def private_key(ctx: StepContext) -> Any:
+    """The job's private key, in the gate's domain, checked against the published one."""
+    try:
+        private = private_key_from_bytes(read_bytes(ctx.store.job_dir(ctx.ticket.job) / KEY_FILE))
+    except he_errors.HomomorphicError:
+        raise SandboxError("the job's key is damaged", code="gate.key") from None
+    if private.public_key.key_id != ctx.one(KEYGEN).result.get("key_id"):
+        raise opaque()
+    return private
+
+
+def controls(ctx: StepContext, statistics: tuple[str, ...], bounds: Any) -> gate.Controls:
+    """The grant's output controls, as signed into the gate's ticket."""
     epsilon = ctx.ticket.scope.get("epsilon")
     round_to = ctx.ticket.scope.get("round_to")
-    stats = STATISTICS[name] if g.value_column else ("count",)
     return gate.Controls(
         min_cohort=scope.integer(ctx.ticket, "min_cohort", minimum=1),
-        statistics=stats,
+        statistics=statistics,
         epsilon=float(epsilon) if isinstance(epsilon, int | float) else None,
-        bounds=g.bounds,
+        bounds=bounds,
         round_to=Decimal(str(round_to)) if isinstance(round_to, int | float) else None,
     )
+
+
+def _controls(ctx: StepContext, name: str, g: Grouping) -> gate.Controls:
+    return controls(ctx, STATISTICS[name] if g.value_column else ("count",), g.bounds)
 
 
 def release(ctx: StepContext) -> dict[str, Any]:
@@ -276,7 +293,7 @@ def release(ctx: StepContext) -> dict[str, Any]:
     try:
         return _release(ctx)
     finally:
-        _destroy_key(ctx, job, "released" if ctx.store.result_file(job).exists() else "failed")
+        destroy_key(ctx, job, "released" if ctx.store.result_file(job).exists() else "failed")
 
 
 def _release(ctx: StepContext) -> dict[str, Any]:
@@ -284,14 +301,9 @@ def _release(ctx: StepContext) -> dict[str, Any]:
     g = grouping(ctx)
     controls = _controls(ctx, name, g)
     parties = scope.integer(ctx.ticket, "parties", minimum=1)
-    try:
-        private = private_key_from_bytes(read_bytes(ctx.store.job_dir(ctx.ticket.job) / KEY_FILE))
-    except he_errors.HomomorphicError:
-        raise SandboxError("the job's key is damaged", code="gate.key") from None
+    private = private_key(ctx)
     key = private.public_key
-    if key.key_id != ctx.one(KEYGEN).result.get("key_id"):
-        raise _opaque()
-    vector = _read_vector(ctx, key, ctx.one(COMBINE).result.get("message"))
+    vector = read_vector(ctx, key, ctx.one(COMBINE).result.get("message"))
     # The gate opens only the sum of every party's vector: one summand each, nothing less.
     if any(p.count != parties for p in vector):
         raise SandboxError(
@@ -301,9 +313,9 @@ def _release(ctx: StepContext) -> dict[str, Any]:
     try:
         moments = decrypt_moments(private, vector, fixed_point=FixedPoint(g.decimals))
     except he_errors.HomomorphicError:
-        raise _opaque() from None
+        raise opaque() from None
     if len(moments) < len(g.groups):
-        raise _opaque()
+        raise opaque()
     rows = gate.release(g.groups, moments[: len(g.groups)], controls)
     header = [*g.group_columns, "status", *controls.statistics]
     write_result(

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.compute import he_steps, lookup_steps, psi_steps
+from sandbox.compute import he_steps, isum_steps, lookup_steps, psi_steps
 from sandbox.compute.grouped import Grouping
 from sandbox.tickets import DatasetRef
 
@@ -317,6 +317,124 @@ def he_plan(
             (0, len(steps) - 1),
             {
                 **shared,
+                "recipient": controls.recipient,
+                "min_cohort": controls.min_cohort,
+                "epsilon": controls.epsilon,
+                "round_to": controls.round_to,
+            },
+        )
+    )
+    return steps
+
+
+def isum_plan(
+    gate_domain: str,
+    requester: Party,
+    provider: Party,
+    value_column: str,
+    *,
+    decimals: int,
+    bounds: tuple[str, str] | None,
+    provider_rows: int,
+    shards: int,
+    limits: Limits,
+    controls: GateControls,
+) -> list[PlanStep]:
+    """``intersection_sum``: keygen (gate), both prepares, per shard request / setup / respond /
+    finish, then collect (requester) and release (gate)."""
+    req_cols, prov_cols = (requester.id_column,), (provider.id_column, value_column)
+    base: dict[str, Any] = {
+        "protocol": isum_steps.NAME,
+        "shards": shards,
+        "decimals": decimals,
+        "bounds": list(bounds) if bounds else None,
+        "max_rows": max(provider_rows, 1),
+    }
+    steps = [
+        PlanStep(
+            gate_domain,
+            he_steps.KEYGEN,
+            None,
+            (),
+            (),
+            {"protocol": isum_steps.NAME, "key_bits": controls.key_bits},
+        ),
+        PlanStep(
+            requester.domain,
+            isum_steps.PREPARE,
+            requester.dataset,
+            req_cols,
+            (),
+            {
+                **base,
+                "role": "requester",
+                "max_items": limits.max_items,
+                "min_items": limits.min_items,
+            },
+        ),
+        PlanStep(
+            provider.domain,
+            isum_steps.PREPARE,
+            provider.dataset,
+            prov_cols,
+            (),
+            {**base, "role": "provider", "value_column": value_column},
+        ),
+    ]
+    finishes: list[int] = []
+    for shard in range(shards):
+        first = len(steps)
+        shard_scope = {**base, "shard": shard}
+        steps += [
+            PlanStep(
+                requester.domain, isum_steps.REQUEST, requester.dataset, req_cols, (1,), shard_scope
+            ),
+            PlanStep(
+                provider.domain,
+                isum_steps.SETUP,
+                provider.dataset,
+                prov_cols,
+                (0, 2),
+                shard_scope,
+            ),
+            PlanStep(
+                provider.domain,
+                isum_steps.RESPOND,
+                provider.dataset,
+                prov_cols,
+                (first, first + 1),
+                {**shard_scope, "max_items": limits.max_items},
+            ),
+            PlanStep(
+                requester.domain,
+                isum_steps.FINISH,
+                requester.dataset,
+                req_cols,
+                (0, first + 1, first + 2),
+                shard_scope,
+            ),
+        ]
+        finishes.append(first + 3)
+    collect = len(steps)
+    steps.append(
+        PlanStep(
+            requester.domain,
+            isum_steps.COLLECT,
+            requester.dataset,
+            req_cols,
+            (0, 1, *finishes),
+            base,
+        )
+    )
+    steps.append(
+        PlanStep(
+            gate_domain,
+            isum_steps.RELEASE,
+            None,
+            (),
+            (0, collect),
+            {
+                **base,
                 "recipient": controls.recipient,
                 "min_cohort": controls.min_cohort,
                 "epsilon": controls.epsilon,

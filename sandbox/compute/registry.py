@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.compute import he_steps, lookup_steps, psi_steps
+from sandbox.compute import he_steps, isum_steps, lookup_steps, psi_steps
 from sandbox.jobs.context import Action
 
 PROTOCOL_ACTIONS: dict[str, Action] = {
@@ -23,4 +23,11 @@ PROTOCOL_ACTIONS: dict[str, Action] = {
     he_steps.ENCRYPT: he_steps.encrypt,
     he_steps.COMBINE: he_steps.combine,
     he_steps.RELEASE: he_steps.release,
+    isum_steps.PREPARE: isum_steps.prepare,
+    isum_steps.SETUP: isum_steps.setup,
+    isum_steps.REQUEST: isum_steps.request,
+    isum_steps.RESPOND: isum_steps.respond,
+    isum_steps.FINISH: isum_steps.finish,
+    isum_steps.COLLECT: isum_steps.collect,
+    isum_steps.RELEASE: isum_steps.release,
 }

@@ -14,7 +14,12 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sandbox.compute.finalize import finalize_aggregate, finalize_lookup, finalize_psi
+from sandbox.compute.finalize import (
+    finalize_aggregate,
+    finalize_isum,
+    finalize_lookup,
+    finalize_psi,
+)
 from sandbox.datasets.models import Dataset, DatasetVersion, QualitySnapshot
 from sandbox.jobs.models import Job, Step
 
@@ -57,6 +62,7 @@ FINALIZERS: dict[str, Finalizer] = {
     "lookup": finalize_lookup,
     "aggregate": finalize_aggregate,
     "secure_sum": finalize_aggregate,
+    "intersection_sum": finalize_isum,
 }
 
 

@@ -29,6 +29,7 @@ from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.datasets.schema import Schema
 from sandbox.db.engine import session_scope
 from sandbox.domains.store import DomainStore
+from sandbox.identifiers import check
 from sandbox.jobs.celery_app import CeleryEnqueuer, make_celery
 from sandbox.ledger.models import LedgerEntry
 from tests.helpers import registry_copy
@@ -51,7 +52,7 @@ def test_aggregates_through_real_workers_hold_only_ciphertexts_and_counts(
         g = seed_governance(session, now=utcnow())
         grant = session.get(Grant, g.statistics_grant_id)
         assert grant is not None and grant.approved is not None
-        grant.approved = {**grant.approved, "min_cohort": K}
+        grant.approved = {**grant.approved, "min_cohort": K, "min_set_size": 5}
     with stack.factory() as session:
         second = registry_copy(
             stack.settings, stack.factory, session, g.statistics_grant_id, "social"
@@ -69,12 +70,30 @@ def test_aggregates_through_real_workers_hold_only_ciphertexts_and_counts(
             registry.name, version.version
         )
         ids = (registry.id, second.id)
+        applicants = next(
+            d
+            for d in session.scalars(select(Dataset).where(Dataset.name == "applicants"))
+            if d.domain.name == "bank-a"
+        )
+        applicant_rows = computations.input_rows(session, applicants.id)
+        applicants_path = DomainStore.at(stack.settings.domain_root, "bank-a").dataset_file(
+            applicants.name,
+            session.scalars(
+                select(DatasetVersion.version).where(DatasetVersion.dataset_id == applicants.id)
+            ).one(),
+        )
+        applicants_schema = Schema.model_validate(
+            session.scalars(
+                select(DatasetVersion.schema_json).where(DatasetVersion.dataset_id == applicants.id)
+            ).one()
+        )
     rows = list(iter_rows(path, schema))
     workers = workers_for(stack.settings)
     workers.start("coordinator", "--coordinator")
     workers.start("bureau", "--domain", "bureau")
     workers.start("market", "--domain", "market")
     workers.start("social", "--domain", "social")
+    workers.start("bank-a", "--domain", "bank-a")
     enqueuer = CeleryEnqueuer(make_celery(stack.settings))
 
     def computation(kind: Kind, columns: tuple[str, ...], datasets: tuple[Any, ...]) -> Computation:
@@ -116,11 +135,50 @@ def test_aggregates_through_real_workers_hold_only_ciphertexts_and_counts(
             assert Decimal(two["sum"]) == 2 * sum(values, Decimal(0))
             totals.append(two["sum"])
 
+    # intersection_sum: bank-a's applicants against the registry's registered capital.
+    isum = _run(
+        stack,
+        enqueuer,
+        Computation(
+            grant_id=g.statistics_grant_id,
+            kind=Kind.INTERSECTION_SUM,
+            datasets=(
+                DatasetColumns(
+                    dataset_id=registry.id, columns=("credit_code", "registered_capital")
+                ),
+            ),
+            purpose="sme_credit_assessment",
+            recipient="bank-a",
+            rows=applicant_rows,
+            input_dataset=applicants.id,
+        ),
+        sizing=computations.Sizing(psi_shard_rows=100, key_bits=2048),
+    )
+    mine = {
+        checked.value
+        for r in iter_rows(applicants_path, applicants_schema)
+        if (checked := check("credit_code", str(r["credit_code"] or ""))).value
+    }
+    capital = {
+        str(r["credit_code"]): Decimal(str(r["registered_capital"]))
+        for r in rows
+        if r["registered_capital"] not in (None, "")
+    }
+    matched = [capital[i] for i in mine if i in capital]
+    text = result_path(gate, str(isum.id)).read_text(encoding="utf-8")
+    (released_isum,) = list(csv.DictReader(text.splitlines()))
+    if len(matched) >= K:
+        assert int(released_isum["intersection_size"]) == len(matched)
+        assert Decimal(released_isum["sum"]) == sum(matched, Decimal(0))
+        totals.append(released_isum["sum"])
+    else:
+        assert released_isum["status"] == "suppressed"
+
     with stack.factory() as s:
         destroyed = s.scalars(
             select(LedgerEntry.job_id).where(LedgerEntry.action == "key.destroyed")
         ).all()
-    assert set(destroyed) == {agg.id, both.id}
+    assert set(destroyed) == {agg.id, both.id, isum.id}
     assert not list((gate.root / "jobs").glob("*/gate-key"))
 
     import redis
@@ -132,7 +190,8 @@ def test_aggregates_through_real_workers_hold_only_ciphertexts_and_counts(
         for k in client.scan_iter("*")
         if client.type(k) == b"list"
     )
-    # Every exchange message is a public key or a vector of ciphertexts (hex), nothing else.
+    # Every JSON exchange message is a vector of ciphertexts (hex); the rest are public keys and
+    # PJC messages (points and ciphertexts, binary).
     for message in messages:
         if message.startswith(b"{"):
             body = json.loads(message)

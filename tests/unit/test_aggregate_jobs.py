@@ -31,14 +31,14 @@ from sandbox.datasets.schema import Schema
 from sandbox.domains.store import DomainStore
 from sandbox.errors import InvalidInput, NotFound, PermissionDenied
 from sandbox.exchange.store import exchange_for
-from sandbox.ids import JobId, StepId
-from sandbox.jobs import engine, runner
-from sandbox.jobs.models import Job, Step, StepState
+from sandbox.ids import JobId
+from sandbox.jobs import engine
+from sandbox.jobs.models import Job, Step
 from sandbox.keys import load_or_create_private_key
 from sandbox.ledger.models import LedgerEntry
 from sandbox.tickets import TicketSigner
 from tests.conftest import World
-from tests.helpers import as_user, domain_worker, drive, registry_copy
+from tests.helpers import as_user, drive, registry_copy, run_until, swap_message
 
 SMALL = computations.Sizing(key_bits=2048)
 K = 12
@@ -289,33 +289,12 @@ def test_only_the_recipient_reads_the_release(
 
 
 def _run_until(world: World, job_id: uuid.UUID, action: str) -> None:
-    """Run queued steps until ``action`` is the only thing queued."""
-    workers: dict[str, runner.DomainRuntime] = {}
-    for _ in range(50):
-        with world.factory() as s:
-            queued = s.scalars(
-                select(Step).where(Step.job_id == job_id, Step.state == StepState.QUEUED.value)
-            ).all()
-            todo = [(StepId(st.id), st.domain, st.action) for st in queued]
-        if all(a == action for _, _, a in todo):
-            return
-        for step_id, domain, a in todo:
-            if a != action:
-                rt = workers.setdefault(
-                    domain, domain_worker(world.settings, world.factory, domain)
-                )
-                runner.run_step(rt, step_id)
-    raise AssertionError(f"{action} was never reached")
+    run_until(world.settings, world.factory, job_id, action)
 
 
 def _swap_combined(world: World, job_id: uuid.UUID, message: bytes) -> None:
     name = exchange_for(world.settings).put(message)
-    with world.factory() as s:
-        step = s.scalars(
-            select(Step).where(Step.job_id == job_id, Step.action == he_steps.COMBINE)
-        ).one()
-        step.result_json = {**(step.result_json or {}), "message": name}
-        s.commit()
+    swap_message(world.factory, job_id, he_steps.COMBINE, name)
 
 
 def _vector(world: World, job_id: uuid.UUID, *, count: int, other_key: bool) -> bytes:

@@ -79,7 +79,8 @@ def _computation() -> Computation:
     low, high = _number("bound_low"), _number("bound_high")
     if (low is None) != (high is None) or (low is not None and high is not None and low > high):
         raise InvalidInput("give both bounds, the low one first", code="invalid_form")
-    epsilon = None if kind.takes_input else _number("epsilon")
+    gated = kind in computations.GATED
+    epsilon = _number("epsilon") if gated else None
     if epsilon is not None and not 0 < epsilon <= 10:
         raise InvalidInput("ε must be above 0 and at most 10", code="invalid_form")
     return Computation(
@@ -91,9 +92,7 @@ def _computation() -> Computation:
         rows=computations.input_rows(ctx.db(), input_id) if input_id else 0,
         input_dataset=input_id,
         epsilon=epsilon,
-        bounds=(low, high)
-        if low is not None and high is not None and not kind.takes_input
-        else None,
+        bounds=(low, high) if low is not None and high is not None and gated else None,
     )
 
 
