@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grants import contributions as contributions_
 from grants.applications import visible_grants
 from grants.grants import authority, effective_state
 from grants.models import GrantState
@@ -120,6 +121,7 @@ def submit(
             "rows": c.rows,
             "datasets": [d.model_dump(mode="json") for d in c.datasets],
             "input": str(c.input_dataset) if c.input_dataset else None,
+            "contributions": [d.model_dump(mode="json") for d in c.contributions],
             **plan.params,
         },
         request={"grant": str(c.grant_id), "kind": c.kind.value, "purpose": c.purpose},
@@ -276,7 +278,7 @@ def _encrypted_aggregate(
         bounds = (Decimal(repr(c.bounds[0])), Decimal(repr(c.bounds[1])))
     contributors: list[Contributor] = []
     groupings = []
-    for ask in c.datasets:
+    for ask in (*c.datasets, *c.contributions):
         ref = DatasetRef(id=str(ask.dataset_id), version=allowed.versions[ask.dataset_id])
         try:
             groupings.append(grouping_of(_schema(session, ref), ask.columns, bounds=bounds))
@@ -406,6 +408,7 @@ class Runnable:
     rows_per_call: int
     min_cohort: int = 10
     epsilon_left: float | None = None
+    contributions: tuple[contributions_.ContributionView, ...] = ()
 
     @property
     def takes_input(self) -> bool:
@@ -468,6 +471,11 @@ def runnable(session: Session, who: Principal, *, now: dt.datetime) -> list[Runn
                 calls_per_day=terms.calls_per_day,
                 rows_per_call=terms.rows_per_call,
                 min_cohort=terms.min_cohort,
+                contributions=(
+                    tuple(contributions_.views(session, grant.id))
+                    if Kind.SECURE_SUM in terms.kinds
+                    else ()
+                ),
                 epsilon_left=(
                     None
                     if terms.epsilon_budget is None

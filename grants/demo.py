@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grants import catalog_review, licenses, purposes, reviews, zones
+from grants import catalog_review, contributions, licenses, purposes, reviews, zones
 from grants.applications import apply
 from grants.terms import DatasetColumns, Kind, Terms
 from sandbox.datasets.models import Dataset, DatasetVersion
@@ -188,4 +188,20 @@ def seed_governance(session: Session, *, now: dt.datetime) -> DemoGovernance:
     reviews.review(
         session, _principal(session, "market-cdo"), statistics.id, decision="approve", now=now
     )
+    # Each bank consents to add its loan book to secure sums under the statistics grant: the
+    # multi-lender exposure total (多头借贷) across both banks.
+    for bank in ("bank-a", "bank-b"):
+        book = next(
+            d
+            for d in session.scalars(select(Dataset).where(Dataset.name == "loan_book"))
+            if d.domain.name == bank
+        )
+        contributions.consent(
+            session,
+            _principal(session, bank),
+            statistics.id,
+            book.id,
+            ("credit_code", "outstanding_balance"),
+            now=now,
+        )
     return DemoGovernance(zone.id, lic.id, approved.id, pending.id, statistics.id)

@@ -142,3 +142,19 @@ class GrantUsage(Base):
     day: Mapped[dt.date] = mapped_column(primary_key=True)
     calls: Mapped[int] = mapped_column(default=0)
     rows: Mapped[int] = mapped_column(default=0)
+
+
+class Contribution(HasId, Base):
+    """A data holder's standing consent to add one of its own datasets (say, a bank's loan
+    book), encrypted, to secure sums under a grant that names it as a recipient. Withdrawn
+    consent stops it at the next computation; the ledger keeps both decisions."""
+
+    __tablename__ = "contributions"
+    __table_args__ = (UniqueConstraint("grant_id", "dataset_id"),)
+    grant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("grants.id"), index=True)
+    dataset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("datasets.id"))
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    columns: Mapped[list[str]] = mapped_column(JSON)
+    consented_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    consented_at: Mapped[dt.datetime]
+    withdrawn_at: Mapped[dt.datetime | None]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grants import catalog_review, licenses, zones
+from grants import catalog_review, contributions, licenses, zones
 from grants.grants import effective_state
 from grants.models import Grant, GrantState, GrantUsage
 from grants.terms import DatasetColumns, Kind, Terms
@@ -43,6 +44,8 @@ class Computation:
     input_dataset: uuid.UUID | None = None
     # Clamping bounds of an aggregate's value column (a DP release needs them).
     bounds: tuple[float, float] | None = None
+    # Data holders' own datasets added to a secure sum under their standing consent.
+    contributions: tuple[DatasetColumns, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +176,45 @@ def decide(
         if dataset is not None and cls is not None:
             versions[ask.dataset_id] = cls.version
             domains[ask.dataset_id] = dataset.domain.name
+    _contributions(session, grant, c, versions, domains, no)
+    if not c.datasets and not c.contributions:
+        no("policy.no_data", "name at least one dataset")
     if reasons:
         return Refused(tuple(reasons))
     return Allowed(grant, terms, versions, domains, input_ref, input_domain)
+
+
+def _contributions(
+    session: Session,
+    grant: Grant,
+    c: Computation,
+    versions: dict[uuid.UUID, int],
+    domains: dict[uuid.UUID, str],
+    no: Callable[[str, str], None],
+) -> None:
+    """A holder's own dataset enters only a secure sum, only under its standing consent, only
+    with the columns it consented to."""
+    if not c.contributions:
+        return
+    if c.kind is not Kind.SECURE_SUM:
+        no("policy.contribution_kind", "only a secure sum takes contributed datasets")
+        return
+    consents = {row.dataset_id: row for row in contributions.active(session, grant.id)}
+    for ask in c.contributions:
+        row = consents.get(ask.dataset_id)
+        dataset = session.get(Dataset, ask.dataset_id)
+        if row is None or dataset is None:
+            no("policy.no_consent", f"dataset {ask.dataset_id} has no consent under this grant")
+            continue
+        outside = sorted(set(ask.columns) - set(row.columns))
+        if outside:
+            no("policy.column_not_consented", f"columns not consented: {', '.join(outside)}")
+        current = session.scalar(
+            select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)
+        )
+        if current is not None:
+            versions[ask.dataset_id] = current
+            domains[ask.dataset_id] = dataset.domain.name
 
 
 def _may_invoke(grant: Grant, who: Principal, c: Computation) -> bool:
@@ -231,6 +270,7 @@ def authorize(
         "epsilon": c.epsilon,
         "datasets": [d.model_dump(mode="json") for d in c.datasets],
         "input": str(c.input_dataset) if c.input_dataset else None,
+        "contributions": [d.model_dump(mode="json") for d in c.contributions],
     }
     if isinstance(decision, Refused):
         _refuse(session, who, c, params, decision, now)

@@ -158,7 +158,7 @@ def _run_from_the_browser(page: Any, kind: str, recipient: str) -> None:
     page.click("nav >> text=Computations")
     form = (
         page.locator("section.card[data-grant]")
-        .filter(has=page.locator("select[name=input_dataset]"))
+        .filter(has=page.locator("option[value=lookup]"))
         .first
     )
     form.locator("select[name=kind]").select_option(kind)
@@ -168,7 +168,7 @@ def _run_from_the_browser(page: Any, kind: str, recipient: str) -> None:
         text for text in inputs.all_text_contents() if text.startswith(f"{recipient}/applicants")
     )
     form.locator("select[name=input_dataset]").select_option(label=label)
-    form.locator("button[type=submit]").click()
+    form.locator("form.run button[type=submit]").click()
     page.wait_for_url("**/jobs/*")
     page.wait_for_selector("text=Outcome", timeout=90_000)  # the page reloads when done
 
@@ -217,7 +217,7 @@ def test_bank_runs_an_aggregate_through_the_output_gate(
     form.locator("select[name=kind]").select_option("aggregate")
     form.locator("input[type=checkbox][value=legal_form]").uncheck()
     form.locator("select[name=recipient]").select_option("bank-a")
-    form.locator("button[type=submit]").click()
+    form.locator("form.run button[type=submit]").click()
     bank.wait_for_url("**/jobs/*")
     bank.wait_for_selector("text=Outcome", timeout=90_000)
     assert "succeeded" in (bank.text_content("[data-field=status]") or "")
@@ -231,4 +231,37 @@ def test_bank_runs_an_aggregate_through_the_output_gate(
     released = [line for line in lines[1:] if ",released," in line]
     assert released and all(int(line.split(",")[2]) >= 10 for line in released)
     bank.screenshot(path=str(ARTIFACTS / "job-bank-aggregate.png"), full_page=True)
+    bank.close()
+
+
+def test_bank_runs_the_multi_lender_exposure_total(
+    browser: Any, demo: LiveDemo, tmp_path: Path
+) -> None:
+    """Both banks consented to add their loan books to secure sums: bank-a asks for the total
+    outstanding across both, which only the output gate opens."""
+    bank = _sign_in(browser, demo, "bank-a")
+    bank.click("nav >> text=Computations")
+    form = (
+        bank.locator("section.card[data-grant]")
+        .filter(has=bank.locator("input[name=contribution]"))
+        .first
+    )
+    form.locator("select[name=kind]").select_option("secure_sum")
+    form.locator("input[name=dataset_id][value='']").check()
+    for box in form.locator("input[name=contribution]").all():
+        box.check()
+    form.locator("select[name=recipient]").select_option("bank-a")
+    form.locator("form.run button[type=submit]").click()
+    bank.wait_for_url("**/jobs/*")
+    bank.wait_for_selector("text=Outcome", timeout=90_000)
+    assert "succeeded" in (bank.text_content("[data-field=status]") or "")
+    with bank.expect_download() as info:
+        bank.click("text=Download the released table (CSV)")
+    path = tmp_path / "exposure.csv"
+    info.value.save_as(path)
+    header, row = path.read_text(encoding="utf-8").splitlines()
+    assert header == "status,count,sum"
+    status, count, total = row.split(",")
+    assert status == "released" and int(count) >= 10 and float(total) > 0
+    bank.screenshot(path=str(ARTIFACTS / "job-bank-exposure.png"), full_page=True)
     bank.close()

@@ -643,6 +643,40 @@ CASES: tuple[Case, ...] = (
         ),
         lambda i: i.gov.run,
     ),
+    # Contributions: anyone who sees the approved grant lists them; only a data holder named
+    # as a recipient consents (this grant allows no secure_sum, so bank-a hears why); a
+    # withdrawal finds nothing to withdraw.
+    Case(
+        "/api/v1/grants/<grant_id>/contributions",
+        "GET",
+        "contributions-list",
+        lambda i, p: f"/api/v1/grants/{i.gov.approved_grant}/contributions",
+        only(readers(APPROVED_READERS), NO_GRANT),
+    ),
+    Case(
+        "/api/v1/grants/<grant_id>/contributions",
+        "POST",
+        "contribution-consent",
+        lambda i, p: f"/api/v1/grants/{i.gov.approved_grant}/contributions",
+        only(
+            {
+                "bank-a": (409, "contribution.kind"),
+                "bureau": WRONG_ROLE,
+                "auditor": WRONG_ROLE,
+                "operator": WRONG_ROLE,
+                "tax-cdo": NO_GRANT,
+            },
+            NO_GRANT,
+        ),
+        lambda i: {"dataset_id": i.dataset["bank-a"], "columns": ["credit_code"]},
+    ),
+    Case(
+        "/api/v1/grants/<grant_id>/contributions/<dataset_id>",
+        "DELETE",
+        "contribution-withdraw",
+        lambda i, p: f"/api/v1/grants/{i.gov.approved_grant}/contributions/{i.dataset['bank-a']}",
+        only(readers(APPROVED_READERS, (404, "contribution.not_found")), NO_GRANT),
+    ),
     # A result file belongs to protocol jobs only; a profile job has none (409 for whoever
     # may see the job, 404 for everyone else).
     Case(

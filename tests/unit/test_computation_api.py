@@ -113,7 +113,7 @@ REFUSED: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("another bank's input", "operator", {"input_dataset": "bank-b"}, 403, "policy.input"),
     ("a recipient not named", "operator", {"recipient": "bank-z"}, 403, "policy.recipient"),
     ("a bank for another bank", "bank-a", {"recipient": "bank-b"}, 403, "policy.no_grant"),
-    ("a kind not yet run", "operator", {"kind": "intersection_sum"}, 400, "job.kind_unavailable"),
+    ("a kind the grant lacks", "operator", {"kind": "secure_sum"}, 403, "policy.kind_not_granted"),
 ]
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from grants import (
     catalog_review,
     computations,
+    contributions,
     grants,
     licenses,
     policy,
@@ -533,6 +534,7 @@ def run_computation(grant_id: str) -> Any:
         input_dataset=body.input_dataset,
         epsilon=body.epsilon,
         bounds=body.bounds,
+        contributions=body.contributions,
     )
     job = computations.submit(
         session,
@@ -547,3 +549,66 @@ def run_computation(grant_id: str) -> Any:
     session.commit()
     dispatch(ctx.enqueuer(), first)  # only after commit
     return shaped(s.JobOut, out), 202
+
+
+def _contribution_json(view: contributions.ContributionView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "grant_id": view.grant_id,
+        "dataset_id": view.dataset_id,
+        "dataset": view.dataset,
+        "owner": view.owner,
+        "columns": list(view.columns),
+        "consented_at": view.consented_at,
+    }
+
+
+@operation(
+    bp,
+    "GET",
+    "/grants/{grant_id}/contributions",
+    summary="Data holders' standing consents to add their own datasets to secure sums",
+    response=gs.ContributionsOut,
+)
+def list_contributions(grant_id: str) -> Any:
+    who = caller()
+    target = path_id(grant_id, "grant")
+    session = ctx.db()
+    grants.get_visible_grant(session, who, target)
+    views = contributions.views(session, target)
+    return shaped(gs.ContributionsOut, {"contributions": [_contribution_json(v) for v in views]})
+
+
+@operation(
+    bp,
+    "POST",
+    "/grants/{grant_id}/contributions",
+    summary="Consent to add one of your own datasets, encrypted, to secure sums under the grant",
+    request=gs.ContributionRequest,
+    response=gs.ContributionOut,
+    status=201,
+)
+def consent_contribution(grant_id: str) -> Any:
+    who, target, body, session = _under_grant(grant_id, gs.ContributionRequest)
+    row = contributions.consent(session, who, target, body.dataset_id, body.columns, now=ctx.now())
+    session.commit()
+    view = next(v for v in contributions.views(session, target) if v.id == str(row.id))
+    return shaped(gs.ContributionOut, _contribution_json(view)), 201
+
+
+@operation(
+    bp,
+    "DELETE",
+    "/grants/{grant_id}/contributions/{dataset_id}",
+    summary="Withdraw your consent: the dataset enters no further secure sum",
+    response=None,
+    status=204,
+)
+def withdraw_contribution(grant_id: str, dataset_id: str) -> Any:
+    who = caller()
+    target = path_id(grant_id, "grant")
+    session = ctx.db()
+    grants.get_visible_grant(session, who, target)
+    contributions.withdraw(session, who, target, path_id(dataset_id, "dataset"), now=ctx.now())
+    session.commit()
+    return "", 204

@@ -312,7 +312,14 @@ class ComputationRequest(_In):
     own datasets (it never leaves the recipient's domain); its size is taken from the catalog."""
 
     kind: Kind
-    datasets: tuple[DatasetColumns, ...] = Field(min_length=1, max_length=20)
+    datasets: tuple[DatasetColumns, ...] = Field(
+        default=(), max_length=20, description="Granted datasets and the columns asked for."
+    )
+    contributions: tuple[DatasetColumns, ...] = Field(
+        default=(),
+        max_length=50,
+        description="secure_sum: data holders' own datasets, under their standing consent.",
+    )
     purpose: str = Field(min_length=1, max_length=64)
     recipient: str = Field(min_length=1, max_length=64)
     input_dataset: UUID | None = Field(
@@ -328,6 +335,8 @@ class ComputationRequest(_In):
 
     @model_validator(mode="after")
     def _finite_bounds(self) -> ComputationRequest:
+        if not self.datasets and not self.contributions:
+            raise ValueError("name at least one dataset or contribution")
         if self.bounds is not None:
             low, high = self.bounds
             if not (math.isfinite(low) and math.isfinite(high)) or low > high:
@@ -343,3 +352,24 @@ class ReasonOut(_Out):
 class CheckOut(_Out):
     allowed: bool
     reasons: list[ReasonOut] = Field(description="Every reason for a refusal; empty if allowed.")
+
+
+class ContributionRequest(_In):
+    """Consent to add one of your own datasets, encrypted, to secure sums under this grant."""
+
+    dataset_id: UUID
+    columns: tuple[str, ...] = Field(min_length=1, max_length=50)
+
+
+class ContributionOut(_Out):
+    id: str
+    grant_id: str
+    dataset_id: str
+    dataset: str
+    owner: str
+    columns: list[str]
+    consented_at: dt.datetime
+
+
+class ContributionsOut(_Out):
+    contributions: list[ContributionOut]

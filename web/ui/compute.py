@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from grants import computations
+from grants import computations, contributions
 from grants.policy import Computation
 from grants.terms import DatasetColumns, Kind
 from sandbox.compute.delivery import deliver
@@ -67,14 +67,31 @@ def _computation() -> Computation:
         kind = Kind(form.get("kind", ""))
     except ValueError:
         raise InvalidInput("choose a computation kind", code="invalid_form") from None
-    dataset_id = path_id(form.get("dataset_id", ""), "dataset")
-    columns = tuple(form.getlist(f"columns-{dataset_id}"))
-    if not columns:
-        raise InvalidInput("choose the provider's columns", code="invalid_form")
-    try:
-        asked = DatasetColumns(dataset_id=dataset_id, columns=columns)
-    except ValueError:
-        raise InvalidInput("the columns are not valid column names", code="invalid_form") from None
+    datasets: tuple[DatasetColumns, ...] = ()
+    if form.get("dataset_id"):
+        dataset_id = path_id(form.get("dataset_id", ""), "dataset")
+        columns = tuple(form.getlist(f"columns-{dataset_id}"))
+        if not columns:
+            raise InvalidInput("choose the provider's columns", code="invalid_form")
+        try:
+            datasets = (DatasetColumns(dataset_id=dataset_id, columns=columns),)
+        except ValueError:
+            raise InvalidInput(
+                "the columns are not valid column names", code="invalid_form"
+            ) from None
+    consented = {
+        v.dataset_id: v.columns
+        for g in computations.runnable(ctx.db(), who(), now=ctx.now())
+        if g.grant_id == str(grant_id)
+        for v in g.contributions
+    }
+    contributed = tuple(
+        DatasetColumns(dataset_id=path_id(d, "dataset"), columns=consented[d])
+        for d in form.getlist("contribution")
+        if d in consented
+    )
+    if not datasets and not contributed:
+        raise InvalidInput("choose a dataset or a contribution", code="invalid_form")
     input_id = path_id(form.get("input_dataset", ""), "dataset") if kind.takes_input else None
     low, high = _number("bound_low"), _number("bound_high")
     if (low is None) != (high is None) or (low is not None and high is not None and low > high):
@@ -86,13 +103,14 @@ def _computation() -> Computation:
     return Computation(
         grant_id=grant_id,
         kind=kind,
-        datasets=(asked,),
+        datasets=datasets,
         purpose=form.get("purpose", "")[:64],
         recipient=form.get("recipient", "")[:64],
         rows=computations.input_rows(ctx.db(), input_id) if input_id else 0,
         input_dataset=input_id,
         epsilon=epsilon,
         bounds=(low, high) if low is not None and high is not None and gated else None,
+        contributions=contributed,
     )
 
 
@@ -140,3 +158,24 @@ def result_csv(job_id: str) -> Any:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{delivery.filename}"'},
     )
+
+
+@bp.post("/compute/contributions")
+@login_required
+def contribute() -> Any:
+    """A data holder consents (or withdraws) to add its own dataset to secure sums."""
+    form = request.form
+    session = ctx.db()
+    try:
+        grant_id = path_id(form.get("grant_id", ""), "grant")
+        dataset_id = path_id(form.get("dataset_id", ""), "dataset")
+        if form.get("action") == "withdraw":
+            contributions.withdraw(session, who(), grant_id, dataset_id, now=ctx.now())
+        else:
+            columns = [c.strip() for c in form.get("columns", "").split(",") if c.strip()]
+            contributions.consent(session, who(), grant_id, dataset_id, columns, now=ctx.now())
+    except SandboxError as exc:
+        session.rollback()
+        return _page(f"{exc.code}: {exc.message}", 400)
+    session.commit()
+    return redirect(url_for("compute.index"))
