@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, load_only
 
 from sandbox.ids import JobId, StepId
 from sandbox.jobs.kinds import finalize
@@ -24,6 +24,7 @@ from sandbox.ledger.log import SYSTEM, append
 from sandbox.parties.models import Organization
 
 ERROR_MESSAGE_CHARS = 500
+_PLAN_COLUMNS = (Step.id, Step.job_id, Step.seq, Step.state, Step.after, Step.domain)
 
 
 @dataclass(slots=True)
@@ -41,10 +42,19 @@ class Followups:
 def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
     """Move a job forward: queue its next step, or finish it. Safe to call any number of times."""
     out = Followups()
-    job = session.get(Job, job_id, with_for_update=True)
+    # Called after every step: load the job without its steps, and the steps without their
+    # tickets and results (a large plan would otherwise be read in full each time).
+    job = session.get(Job, job_id, with_for_update=True, options=[lazyload(Job.steps)])
     if job is None or JobState(job.state).finished:
         return out
-    steps = sorted(job.steps, key=lambda s: s.seq)
+    steps = list(
+        session.scalars(
+            select(Step)
+            .where(Step.job_id == job_id)
+            .options(load_only(*_PLAN_COLUMNS))
+            .order_by(Step.seq)
+        )
+    )
     failed = next((s for s in steps if s.state == StepState.FAILED), None)
     if failed is not None:
         _finish(job, JobState.FAILED, now, code=failed.error_code, message=failed.error_message)
@@ -52,7 +62,15 @@ def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
         _record(session, "job.failed", "job", job.id, job.id, now, reason=failed.error_code)
         return out
     if all(s.state == StepState.SUCCEEDED for s in steps):
-        job.result_json = finalize(session, job, steps, now=now)
+        full = list(
+            session.scalars(
+                select(Step)
+                .where(Step.job_id == job_id)
+                .order_by(Step.seq)
+                .execution_options(populate_existing=True)
+            )
+        )
+        job.result_json = finalize(session, job, full, now=now)
         _finish(job, JobState.SUCCEEDED, now)
         _record(session, "job.succeeded", "job", job.id, job.id, now)
         owner = session.get(Organization, job.org_id)
