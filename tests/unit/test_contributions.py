@@ -304,3 +304,57 @@ def test_the_api_consents_lists_and_withdraws(
         headers=_auth(world, "bank-a"),
     )
     assert empty.status_code == 400
+
+
+def test_the_computations_page_consents_and_withdraws(
+    app: Any, world: World, gov: tuple[Session, DemoGovernance]
+) -> None:
+    from tests.unit.test_auth import alert, logged_in
+    from tests.unit.test_governance_ui import page, post
+
+    session, g = gov
+    applicants = str(_dataset(session, "applicants", "bank-a").id)
+    book = str(_dataset(session, "loan_book", "bank-a").id)
+    session.commit()
+    bank = logged_in(app, world, "bank-a")
+    html = page(bank, "/compute")
+    assert "Withdraw loan_book" in html and "bank-b/loan_book" in html
+    grant = str(g.statistics_grant_id)
+    gone = post(
+        bank,
+        "/compute/contributions",
+        {"grant_id": grant, "dataset_id": book, "action": "withdraw"},
+        form_page="/compute",
+    )
+    assert gone.status_code == 302
+    assert "Withdraw loan_book" not in page(bank, "/compute")
+    refused = post(
+        bank,
+        "/compute/contributions",
+        {"grant_id": grant, "dataset_id": applicants, "columns": "credit_code, ghost"},
+        form_page="/compute",
+    )
+    assert refused.status_code == 400 and "contribution.columns" in alert(refused)
+    made = post(
+        bank,
+        "/compute/contributions",
+        {"grant_id": grant, "dataset_id": book, "columns": "credit_code, outstanding_balance"},
+        form_page="/compute",
+    )
+    assert made.status_code == 302 and "Withdraw loan_book" in page(bank, "/compute")
+    forged = bank.post(
+        "/compute/contributions",
+        data={"csrf_token": "forged", "grant_id": grant, "dataset_id": book, "action": "withdraw"},
+    )
+    assert forged.status_code == 400
+    assert "Withdraw loan_book" in page(bank, "/compute")
+    # The operator sees who contributes, and may not consent for anyone.
+    operator = logged_in(app, world, "operator")
+    assert "bank-a/loan_book" in page(operator, "/compute")
+    denied = post(
+        operator,
+        "/compute/contributions",
+        {"grant_id": grant, "dataset_id": book, "columns": "credit_code"},
+        form_page="/compute",
+    )
+    assert denied.status_code == 400 and "forbidden.role" in alert(denied)
