@@ -95,13 +95,8 @@ def in_child(fn: Callable[..., float], *args: Any) -> tuple[float, float]:
     return float(seconds), float(rss)
 
 
-def _schema(name: str, labels: bool) -> Schema:
-    columns: list[dict[str, Any]] = [{"name": "credit_code", "type": "string", "required": True}]
-    if labels:
-        columns += [
-            {"name": "tax_credit_grade", "type": "category", "values": list(GRADES)},
-            {"name": "arrears", "type": "boolean"},
-        ]
+def bench_schema(name: str, *columns: dict[str, Any]) -> Schema:
+    """A bench dataset: a credit-code identifier and these columns."""
     return Schema.model_validate(
         {
             "name": name,
@@ -109,8 +104,18 @@ def _schema(name: str, labels: bool) -> Schema:
             "openness": "conditional",
             "grade": "general",
             "identifier": {"column": "credit_code", "kind": "credit_code"},
-            "columns": columns,
+            "columns": [{"name": "credit_code", "type": "string", "required": True}, *columns],
         }
+    )
+
+
+def _schema(name: str, labels: bool) -> Schema:
+    if not labels:
+        return bench_schema(name)
+    return bench_schema(
+        name,
+        {"name": "tax_credit_grade", "type": "category", "values": list(GRADES)},
+        {"name": "arrears", "type": "boolean"},
     )
 
 
@@ -219,25 +224,13 @@ class Stage:
         return DatasetRef(id=str(outcome.dataset_id), version=outcome.version)
 
     def load(self, domain: str, name: str, codes: Sequence[str], *, labels: bool) -> DatasetRef:
+        """Credit codes, with random tax labels if ``labels``, through the normal loader."""
+        if not labels:
+            return self.load_rows(domain, name, _schema(name, False), "credit_code", iter(codes))
         rng = random.Random(name)
-        path = self.log_dir / f"{name}.csv"
-        with path.open("w", encoding="utf-8") as fh:
-            fh.write("credit_code,tax_credit_grade,arrears\n" if labels else "credit_code\n")
-            for code in codes:
-                if labels:
-                    fh.write(f"{code},{rng.choice(GRADES)},{rng.choice(('true', 'false'))}\n")
-                else:
-                    fh.write(f"{code}\n")
-        outcome = load_dataset(
-            self.factory,
-            self.settings,
-            domain_name=domain,
-            source=path,
-            schema=_schema(name, labels),
-            now=utcnow(),
-        )
-        path.unlink()
-        return DatasetRef(id=str(outcome.dataset_id), version=outcome.version)
+        rows = (f"{c},{rng.choice(GRADES)},{rng.choice(('true', 'false'))}" for c in codes)
+        header = "credit_code,tax_credit_grade,arrears"
+        return self.load_rows(domain, name, _schema(name, True), header, rows)
 
     def run(self, kind: str, plan: list[PlanStep], *, timeout: float = 3600) -> tuple[float, Job]:
         """Submit a planned job (tickets signed as the grant authority would) and wait for it:

@@ -25,31 +25,15 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from bench.harness import Stage, credit_codes, emit, in_child
+from bench.harness import Stage, bench_schema, credit_codes, emit, in_child
 from sandbox.compute.grouped import Grouping
 from sandbox.compute.plans import Contributor, GateControls, he_plan
-from sandbox.datasets.schema import Schema
 
 REGIONS = tuple(f"R{i:02d}" for i in range(50))
 KEY_BITS = 2048
 HEADER = "credit_code,region,amount"
-
-
-def _schema(name: str) -> Schema:
-    return Schema.model_validate(
-        {
-            "name": name,
-            "title": f"bench {name}",
-            "openness": "conditional",
-            "grade": "general",
-            "identifier": {"column": "credit_code", "kind": "credit_code"},
-            "columns": [
-                {"name": "credit_code", "type": "string", "required": True},
-                {"name": "region", "type": "category", "values": list(REGIONS)},
-                {"name": "amount", "type": "decimal"},
-            ],
-        }
-    )
+REGION = {"name": "region", "type": "category", "values": list(REGIONS)}
+AMOUNT = {"name": "amount", "type": "decimal"}
 
 
 def party_rows(count: int, seed: int) -> list[str]:
@@ -99,7 +83,9 @@ def secure_sum_case(st: Stage, *, rows: int, parties: int = 3, seed: int = 11) -
         st.workers(domain, 1)
     data = [party_rows(rows, seed + i) for i in range(parties)]
     refs = [
-        st.load_rows(d, f"amounts_{d}", _schema(f"amounts_{d}"), HEADER, iter(lines))
+        st.load_rows(
+            d, f"amounts_{d}", bench_schema(f"amounts_{d}", REGION, AMOUNT), HEADER, iter(lines)
+        )
         for d, lines in zip(domains, data, strict=True)
     ]
     base_s, base_rss = in_child(baseline_secure_sum, data)
@@ -189,11 +175,11 @@ def isum_case(st: Stage, *, rows: int, seed: int = 21) -> None:
     client, ids = overlapping(rows, seed)
     rng = random.Random(seed)
     server = [(i, f"{rng.randrange(3_000_000, 1_000_000_000) / 100:.2f}") for i in ids]
-    req = st.load_rows("req", "isum_req", _id_schema("isum_req"), "credit_code", iter(client))
+    req = st.load_rows("req", "isum_req", bench_schema("isum_req"), "credit_code", iter(client))
     prov = st.load_rows(
         "prov",
         "isum_prov",
-        _amount_schema("isum_prov"),
+        bench_schema("isum_prov", AMOUNT),
         "credit_code,amount",
         (f"{i},{v}" for i, v in server),
     )
@@ -233,35 +219,6 @@ def isum_case(st: Stage, *, rows: int, seed: int = 21) -> None:
             "psi.pjc for the ECDH part, stock phe for the values; phe encryption timed on "
             f"a sample and scaled to {rows} values ({scaled:.1f} s of the baseline)"
         ),
-    )
-
-
-def _id_schema(name: str) -> Schema:
-    return Schema.model_validate(
-        {
-            "name": name,
-            "title": f"bench {name}",
-            "openness": "conditional",
-            "grade": "general",
-            "identifier": {"column": "credit_code", "kind": "credit_code"},
-            "columns": [{"name": "credit_code", "type": "string", "required": True}],
-        }
-    )
-
-
-def _amount_schema(name: str) -> Schema:
-    return Schema.model_validate(
-        {
-            "name": name,
-            "title": f"bench {name}",
-            "openness": "conditional",
-            "grade": "general",
-            "identifier": {"column": "credit_code", "kind": "credit_code"},
-            "columns": [
-                {"name": "credit_code", "type": "string", "required": True},
-                {"name": "amount", "type": "decimal"},
-            ],
-        }
     )
 
 

@@ -268,6 +268,26 @@ def _lookup(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) 
     return Plan(_planned(steps), {"lookup_table": table})
 
 
+def _gate(c: Computation, allowed: Allowed, sizing: Sizing) -> GateControls:
+    """The grant's output controls for this computation, as the gate's ticket carries them."""
+    return GateControls(
+        recipient=c.recipient,
+        min_cohort=allowed.terms.min_cohort,
+        epsilon=c.epsilon,
+        round_to=allowed.terms.round_to,
+        key_bits=sizing.key_bits,
+    )
+
+
+def _bounds_for_noise(c: Computation) -> None:
+    """Noise on a sum is calibrated to the value bounds: ε without them is refused."""
+    if c.epsilon is not None and c.bounds is None:
+        raise InvalidInput(
+            "a differentially private release needs bounds for the value column",
+            code="job.bounds_required",
+        )
+
+
 def _encrypted_aggregate(
     session: Session, c: Computation, allowed: Allowed, sizing: Sizing
 ) -> Plan:
@@ -301,23 +321,14 @@ def _encrypted_aggregate(
         )
     if c.kind is Kind.SECURE_SUM and first.value_column is None:
         raise InvalidInput("a secure sum needs one numeric column", code="job.no_value")
-    if c.epsilon is not None and first.value_column is not None and first.bounds is None:
-        raise InvalidInput(
-            "a differentially private release needs bounds for the value column",
-            code="job.bounds_required",
-        )
+    if first.value_column is not None:
+        _bounds_for_noise(c)
     steps = he_plan(
         c.kind.value,
         sizing.gate_domain,
         contributors,
         first,
-        GateControls(
-            recipient=c.recipient,
-            min_cohort=allowed.terms.min_cohort,
-            epsilon=c.epsilon,
-            round_to=allowed.terms.round_to,
-            key_bits=sizing.key_bits,
-        ),
+        _gate(c, allowed, sizing),
     )
     return Plan(_planned(steps), {"gate": sizing.gate_domain})
 
@@ -335,11 +346,7 @@ def _isum(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) ->
             "ask for the identifier and exactly one numeric column to add up", code="job.one_value"
         )
     value = numeric[0]
-    if c.epsilon is not None and c.bounds is None:
-        raise InvalidInput(
-            "a differentially private release needs bounds for the value column",
-            code="job.bounds_required",
-        )
+    _bounds_for_noise(c)
     provider_rows = input_rows(session, uuid.UUID(provider.dataset.id))
     steps = isum_plan(
         sizing.gate_domain,
@@ -351,13 +358,7 @@ def _isum(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) ->
         provider_rows=provider_rows,
         shards=shard_count(max(c.rows, provider_rows), sizing.psi_shard_rows, sizing.max_shards),
         limits=_limits(c, allowed, min_items=allowed.terms.min_set_size),
-        controls=GateControls(
-            recipient=c.recipient,
-            min_cohort=allowed.terms.min_cohort,
-            epsilon=c.epsilon,
-            round_to=allowed.terms.round_to,
-            key_bits=sizing.key_bits,
-        ),
+        controls=_gate(c, allowed, sizing),
     )
     return Plan(_planned(steps), {"gate": sizing.gate_domain})
 

@@ -4,11 +4,14 @@ rule that a protocol error is opaque."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from psi.errors import ProtocolError
+from psi.shards import partition
 from psi.wire import Binding
+from sandbox.compute import scope
+from sandbox.compute.inputs import write_items
 from sandbox.domains.store import DomainStore
 from sandbox.errors import SandboxError
 from sandbox.exchange.store import ExchangeError
@@ -25,6 +28,20 @@ def binding(ctx: StepContext, protocol: str, shard: int) -> Binding:
 def shard_key(job: str) -> bytes:
     """The keyed-hash partition both sides of a job agree on, without talking."""
     return hashlib.sha256(b"sandbox/shard/v1:" + job.encode()).digest()
+
+
+def split_into_shards(
+    ctx: StepContext, name: str, items: Sequence[str], lines: Sequence[str] | None = None
+) -> list[int]:
+    """Write ``items`` (or, aligned with them, ``lines``) into ``<name>-<shard>`` files in the
+    job's directory, by the keyed-hash partition both sides agree on; returns shard sizes."""
+    shards = scope.integer(ctx.ticket, "shards", minimum=1)
+    parts = partition([item.encode() for item in items], shard_key(ctx.ticket.job), shards)
+    job = ctx.store.job_dir(ctx.ticket.job)
+    rows = items if lines is None else lines
+    for shard, indices in enumerate(parts):
+        write_items(job / f"{name}-{shard}", [rows[i] for i in indices])
+    return [len(p) for p in parts]
 
 
 def fetch(ctx: StepContext, name: object, *, max_bytes: int) -> bytes:

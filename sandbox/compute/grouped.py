@@ -86,6 +86,27 @@ class Grouped:
     rejected: int  # rows with a group or value that does not parse, counted, never shown
 
 
+def parse_value(raw: str | None, bounds: tuple[Decimal, Decimal] | None) -> Decimal | None:
+    """A stored number, clamped to the bounds; None if it does not parse (counted as rejected,
+    never shown). Without bounds, a value beyond DEFAULT_MAX_ABS fails the step."""
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    if bounds is not None:
+        return min(max(value, bounds[0]), bounds[1])
+    if abs(value) > DEFAULT_MAX_ABS:
+        raise SandboxError(
+            "a value is larger than the aggregate allows without stated bounds",
+            code="aggregate.out_of_bounds",
+        )
+    return value
+
+
 def read_grouped(data: StoredDataset, grouping: Grouping) -> Grouped:
     rows, header = rows_of(data)
     try:
@@ -97,7 +118,6 @@ def read_grouped(data: StoredDataset, grouping: Grouping) -> Grouped:
     out: list[list[Decimal]] = [[] for _ in grouping.groups]
     total = used = rejected = 0
     zero = Decimal(0)
-    low, high = grouping.bounds if grouping.bounds else (None, None)
     for fields in rows:
         total += 1
         if len(fields) != len(header):
@@ -109,21 +129,11 @@ def read_grouped(data: StoredDataset, grouping: Grouping) -> Grouped:
             continue
         value = zero
         if value_at is not None:
-            try:
-                value = Decimal(fields[value_at])
-            except InvalidOperation:
+            parsed = parse_value(fields[value_at], grouping.bounds)
+            if parsed is None:
                 rejected += 1
                 continue
-            if not value.is_finite():
-                rejected += 1
-                continue
-            if low is not None and high is not None:
-                value = min(max(value, low), high)
-            elif abs(value) > DEFAULT_MAX_ABS:
-                raise SandboxError(
-                    "a value is larger than the aggregate allows without stated bounds",
-                    code="aggregate.out_of_bounds",
-                )
+            value = parsed
         out[slot].append(value)
         used += 1
     return Grouped(out, total, used, rejected)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from homomorphic import errors as he_errors
@@ -45,7 +45,7 @@ from sandbox.compute.results import write_result
 from sandbox.datasets.stored import open_stored
 from sandbox.db.engine import session_scope
 from sandbox.errors import SandboxError
-from sandbox.jobs.context import StepContext
+from sandbox.jobs.context import Action, StepContext
 from sandbox.jobs.models import Job, JobState
 from sandbox.ledger.log import SYSTEM, append
 
@@ -91,22 +91,12 @@ def grouping(ctx: StepContext) -> Grouping:
     value = ctx.ticket.scope.get("value_column")
     if value is not None and not isinstance(value, str):
         raise SandboxError("the ticket's scope has no valid value column", code="step.scope")
-    raw_bounds = ctx.ticket.scope.get("bounds")
-    bounds = None
-    if raw_bounds is not None:
-        try:
-            low, high = (Decimal(str(b)) for b in raw_bounds)
-        except (InvalidOperation, TypeError, ValueError):
-            raise SandboxError(
-                "the ticket's scope has no valid bounds", code="step.scope"
-            ) from None
-        bounds = (low, high)
     return Grouping(
         scope.texts(ctx.ticket, "group_columns"),
         tuple(tuple(g) for g in groups),
         value,
         scope.integer(ctx.ticket, "decimals"),
-        bounds,
+        scope.bounds(ctx.ticket),
     )
 
 
@@ -288,12 +278,17 @@ def _controls(ctx: StepContext, name: str, g: Grouping) -> gate.Controls:
     return controls(ctx, STATISTICS[name] if g.value_column else ("count",), g.bounds)
 
 
-def release(ctx: StepContext) -> dict[str, Any]:
+def releasing(ctx: StepContext, body: Action) -> dict[str, Any]:
+    """Run the gate's release and destroy the job's key however it ends."""
     job = ctx.ticket.job
     try:
-        return _release(ctx)
+        return body(ctx)
     finally:
         destroy_key(ctx, job, "released" if ctx.store.result_file(job).exists() else "failed")
+
+
+def release(ctx: StepContext) -> dict[str, Any]:
+    return releasing(ctx, _release)
 
 
 def _release(ctx: StepContext) -> dict[str, Any]:
@@ -318,14 +313,14 @@ def _release(ctx: StepContext) -> dict[str, Any]:
         raise opaque()
     rows = gate.release(g.groups, moments[: len(g.groups)], controls)
     header = [*g.group_columns, "status", *controls.statistics]
-    write_result(
+    path = write_result(
         ctx.store,
         ctx.ticket.job,
         header,
         [[*r.group, r.status, *(r.values.get(s, "") for s in controls.statistics)] for r in rows],
     )
     released = sum(1 for r in rows if r.status == gate.RELEASED)
-    digest = hashlib.sha256(ctx.store.result_file(ctx.ticket.job).read_bytes()).hexdigest()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return {
         "groups": len(rows),
         "released": released,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from homomorphic import errors as he_errors
@@ -44,10 +44,16 @@ from homomorphic.serialization import (
     packed_to_json,
 )
 from psi.pjc import PjcProvider, PjcRequester
-from psi.shards import partition
 from sandbox.compute import gate, he_steps, scope
-from sandbox.compute.common import MESSAGE_OVERHEAD, binding, clear_job, fetch, protocol, shard_key
-from sandbox.compute.grouped import DEFAULT_MAX_ABS
+from sandbox.compute.common import (
+    MESSAGE_OVERHEAD,
+    binding,
+    clear_job,
+    fetch,
+    protocol,
+    split_into_shards,
+)
+from sandbox.compute.grouped import DEFAULT_MAX_ABS, parse_value
 from sandbox.compute.guards import check_size
 from sandbox.compute.inputs import (
     read_bytes,
@@ -55,7 +61,6 @@ from sandbox.compute.inputs import (
     read_items,
     read_labeled,
     write_bytes,
-    write_items,
 )
 from sandbox.compute.results import write_result
 from sandbox.datasets.stored import open_stored
@@ -78,20 +83,9 @@ def _check(ctx: StepContext) -> None:
         raise SandboxError("the ticket names no intersection sum", code="step.scope")
 
 
-def _bounds(ctx: StepContext) -> tuple[Decimal, Decimal] | None:
-    raw = ctx.ticket.scope.get("bounds")
-    if raw is None:
-        return None
-    try:
-        low, high = (Decimal(str(b)) for b in raw)
-    except (InvalidOperation, TypeError, ValueError):
-        raise SandboxError("the ticket's scope has no valid bounds", code="step.scope") from None
-    return low, high
-
-
 def _layout(ctx: StepContext, key: Any) -> PackingLayout:
     """Two slots per row, (value, 1), with room for every provider row to be added."""
-    bounds = _bounds(ctx)
+    bounds = scope.bounds(ctx.ticket)
     max_abs = max(abs(bounds[0]), abs(bounds[1])) if bounds else DEFAULT_MAX_ABS
     return PackingLayout.fit(
         key,
@@ -108,33 +102,11 @@ def _dataset(ctx: StepContext) -> Any:
     return open_stored(ctx.factory, ctx.store, ctx.domain, ctx.ticket.datasets[0])
 
 
-def _value(raw: str | None, bounds: tuple[Decimal, Decimal] | None) -> Decimal | None:
-    if raw is None:
-        return None
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        return None
-    if not value.is_finite():
-        return None
-    if bounds is not None:
-        return min(max(value, bounds[0]), bounds[1])
-    if abs(value) > DEFAULT_MAX_ABS:
-        raise SandboxError(
-            "a value is larger than the sum allows without stated bounds",
-            code="aggregate.out_of_bounds",
-        )
-    return value
-
-
 def prepare(ctx: StepContext) -> dict[str, Any]:
     """Each side's own rows, normalized, validated and split by the keyed-hash partition."""
     _check(ctx)
-    shards = scope.integer(ctx.ticket, "shards", minimum=1)
     role = scope.text(ctx.ticket, "role")
     data = _dataset(ctx)
-    job = ctx.store.job_dir(ctx.ticket.job)
-    key = shard_key(ctx.ticket.job)
     if role == "requester":
         ids = read_identifiers(data)
         check_size(
@@ -142,20 +114,19 @@ def prepare(ctx: StepContext) -> dict[str, Any]:
             min_items=scope.integer(ctx.ticket, "min_items"),
             max_items=scope.integer(ctx.ticket, "max_items", minimum=1),
         )
-        parts = partition([i.encode() for i in ids.items], key, shards)
-        for shard, indices in enumerate(parts):
-            write_items(job / f"requester-items-{shard}", [ids.items[i] for i in indices])
+        split_into_shards(ctx, "requester-items", ids.items)
         return {"role": role, **ids.counts()}
     if role != "provider":
         raise SandboxError("the ticket names no role", code="step.scope")
     column = scope.text(ctx.ticket, "value_column")
-    bounds = _bounds(ctx)
-    seen: set[bytes] = set()
-    items: list[bytes] = []
+    bounds = scope.bounds(ctx.ticket)
+    seen: set[str] = set()
+    items: list[str] = []
     values: list[str] = []
     rejected = duplicates = 0
-    for ident, labels in read_labeled(data, (column,)):
-        value = _value(json.loads(labels)[column], bounds)
+    for raw, labels in read_labeled(data, (column,)):
+        ident = raw.decode()
+        value = parse_value(json.loads(labels)[column], bounds)
         if value is None:
             rejected += 1
         elif ident in seen:
@@ -168,11 +139,9 @@ def prepare(ctx: StepContext) -> dict[str, Any]:
         raise SandboxError("the provider's dataset has no usable rows", code="guard.empty")
     if len(items) > scope.integer(ctx.ticket, "max_rows", minimum=1):
         raise SandboxError("the dataset has more rows than the job allows", code="guard.too_many")
-    for shard, indices in enumerate(partition(items, key, shards)):
-        write_items(
-            job / f"provider-rows-{shard}",
-            [f"{items[i].decode()}\t{values[i]}" for i in indices],
-        )
+    split_into_shards(
+        ctx, "provider-rows", items, [f"{i}\t{v}" for i, v in zip(items, values, strict=True)]
+    )
     return {"role": role, "items": len(items), "rejected": rejected, "duplicates": duplicates}
 
 
@@ -318,20 +287,14 @@ def collect(ctx: StepContext) -> dict[str, Any]:
 
 
 def release(ctx: StepContext) -> dict[str, Any]:
-    job = ctx.ticket.job
-    try:
-        return _release(ctx)
-    finally:
-        he_steps.destroy_key(
-            ctx, job, "released" if ctx.store.result_file(job).exists() else "failed"
-        )
+    return he_steps.releasing(ctx, _release)
 
 
 def _release(ctx: StepContext) -> dict[str, Any]:
     _check(ctx)
     private = he_steps.private_key(ctx)
     key = private.public_key
-    controls = he_steps.controls(ctx, ("count", "sum"), _bounds(ctx))
+    controls = he_steps.controls(ctx, ("count", "sum"), scope.bounds(ctx.ticket))
     name = ctx.one(COLLECT).result.get("message")
     count, total = Decimal(0), Decimal(0)
     if name is not None:

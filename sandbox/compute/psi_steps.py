@@ -17,7 +17,6 @@ import os
 from typing import Any
 
 from psi.ecdh import PsiClient, PsiServer
-from psi.shards import partition
 from sandbox.compute import scope
 from sandbox.compute.common import (
     MESSAGE_OVERHEAD,
@@ -26,7 +25,7 @@ from sandbox.compute.common import (
     fetch,
     outcome,
     protocol,
-    shard_key,
+    split_into_shards,
 )
 from sandbox.compute.guards import check_overlap, check_size
 from sandbox.compute.inputs import (
@@ -70,7 +69,6 @@ def _dataset(ctx: StepContext) -> Any:
 def prepare(ctx: StepContext) -> dict[str, Any]:
     ctx.store.sweep_jobs(STALE_JOB_SECONDS)
     name = _protocol(ctx)
-    shards = scope.integer(ctx.ticket, "shards", minimum=1)
     role = scope.text(ctx.ticket, "role")
     ids = read_identifiers(_dataset(ctx))
     ctx.progress(0.5)
@@ -91,12 +89,8 @@ def prepare(ctx: StepContext) -> dict[str, Any]:
         raise SandboxError("the ticket names no role", code="step.scope")
     elif not ids.items:
         raise SandboxError("the provider's dataset has no valid identifiers", code="guard.empty")
-    encoded = [item.encode() for item in ids.items]
-    parts = partition(encoded, shard_key(ctx.ticket.job), shards)
-    job = ctx.store.job_dir(ctx.ticket.job)
-    for shard, indices in enumerate(parts):
-        write_items(job / f"{role}-items-{shard}", [ids.items[i] for i in indices])
-    return {"role": role, **ids.counts(), "shard_sizes": [len(p) for p in parts]}
+    sizes = split_into_shards(ctx, f"{role}-items", ids.items)
+    return {"role": role, **ids.counts(), "shard_sizes": sizes}
 
 
 def _shard(ctx: StepContext) -> int:

@@ -3,6 +3,7 @@ is a planning bug or a forged ticket; either way the step refuses to run."""
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sandbox.errors import SandboxError
@@ -46,3 +47,17 @@ def flag(ticket: Ticket, name: str) -> bool:
     if not isinstance(value, bool):
         raise _bad(name)
     return value
+
+
+def bounds(ticket: Ticket) -> tuple[Decimal, Decimal] | None:
+    """The clamping bounds of an aggregate's values, if the scope states them."""
+    value: Any = ticket.scope.get("bounds")
+    if value is None:
+        return None
+    try:
+        low, high = (Decimal(str(b)) for b in value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise _bad("bounds") from None
+    if not (low.is_finite() and high.is_finite() and low <= high):
+        raise _bad("bounds")
+    return low, high

@@ -12,7 +12,7 @@ import pytest
 
 from homomorphic.aggregates import Moments
 from sandbox.compute import gate
-from sandbox.compute.grouped import Grouping, grouping_of, read_grouped
+from sandbox.compute.grouped import DEFAULT_MAX_ABS, Grouping, grouping_of, read_grouped
 from sandbox.datasets.schema import Schema
 from sandbox.datasets.stored import StoredDataset
 from sandbox.errors import SandboxError
@@ -151,4 +151,4 @@ def test_the_gate_refuses_a_mismatched_release() -> None:
     with pytest.raises(SandboxError) as err:
         gate.release([("a",), ("b",)], [_moments(1, "0")], controls)
     assert err.value.code == "gate.mismatch"
-    assert Grouping((), ((),), None, 0).max_abs > 0
+    assert Grouping((), ((),), None, 0).max_abs == DEFAULT_MAX_ABS  # no bounds: the default

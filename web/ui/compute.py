@@ -79,11 +79,9 @@ def _computation() -> Computation:
             raise InvalidInput(
                 "the columns are not valid column names", code="invalid_form"
             ) from None
+    # The consented columns of each ticked contribution (the policy checks the consent again).
     consented = {
-        v.dataset_id: v.columns
-        for g in computations.runnable(ctx.db(), who(), now=ctx.now())
-        if g.grant_id == str(grant_id)
-        for v in g.contributions
+        str(c.dataset_id): tuple(c.columns) for c in contributions.active(ctx.db(), grant_id)
     }
     contributed = tuple(
         DatasetColumns(dataset_id=path_id(d, "dataset"), columns=consented[d])
