@@ -21,6 +21,8 @@ from grants import catalog_review, contributions, licenses, zones
 from grants.grants import effective_state
 from grants.models import Grant, GrantState, GrantUsage
 from grants.terms import DatasetColumns, Kind, Terms
+from sandbox.compute.authorized import Authorizations
+from sandbox.compute.derive import Derivation
 from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.errors import PermissionDenied
 from sandbox.ledger.entry import digest
@@ -46,6 +48,15 @@ class Computation:
     bounds: tuple[float, float] | None = None
     # Data holders' own datasets added to a secure sum under their standing consent.
     contributions: tuple[DatasetColumns, ...] = ()
+    # The enterprises' authorizations (授权查询) a product call needs: the requester's worker
+    # queries only input rows whose (identifier, reference) digest is among them.
+    authorization: Authorizations | None = None
+    # Labels a lookup releases, derived inside the provider's domain from the asked columns
+    # (a band, a flag) instead of the raw values; empty: the asked columns themselves.
+    derived: tuple[Derivation, ...] = ()
+    # A per-identifier secure sum (multi-lender exposure) releases an identifier's total only
+    # when at least this many contributors hold a value for it.
+    min_contributors: int = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,30 +9,41 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.compute.authorized import Authorizations
 from sandbox.datasets.stored import StoredDataset
 from sandbox.errors import SandboxError
 from sandbox.identifiers import check
 
+MAX_ECHO = 64  # how much of a malformed input value a requester's own result repeats
+
 
 @dataclass(frozen=True, slots=True)
 class Identifiers:
-    """A domain's input set: unique normalized identifiers in file order, and counts."""
+    """A domain's input set: unique normalized identifiers in file order, and counts. With an
+    authorization filter, the valid identifiers without a valid authorization are left out of
+    ``items`` and listed in ``unauthorized``; ``malformed`` repeats the rejected values (cut to
+    :data:`MAX_ECHO` characters) for the requester's own per-row report."""
 
     items: list[str]
     rows: int
     rejected: int
     duplicates: int
+    unauthorized: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {
+        counts = {
             "inputs": self.rows,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
             "items": len(self.items),
         }
+        if self.unauthorized:
+            counts["unauthorized"] = len(self.unauthorized)
+        return counts
 
 
 def rows_of(data: StoredDataset) -> tuple[Iterator[list[str]], list[str]]:
@@ -58,24 +69,44 @@ def rows_of(data: StoredDataset) -> tuple[Iterator[list[str]], list[str]]:
     return rows(), header
 
 
-def read_identifiers(data: StoredDataset) -> Identifiers:
+def read_identifiers(
+    data: StoredDataset, authorization: Authorizations | None = None
+) -> Identifiers:
     kind = data.schema.identifier.kind
     rows, header = rows_of(data)
     at = header.index(data.schema.identifier.column)
+    ref_at = None
+    if authorization is not None:
+        if authorization.column not in header:
+            raise SandboxError(
+                "the input has no authorization reference column", code="step.scope"
+            )
+        ref_at = header.index(authorization.column)
     seen: set[str] = set()
     items: list[str] = []
+    unauthorized: list[str] = []
+    malformed: list[str] = []
     total = rejected = duplicates = 0
     for fields in rows:
         total += 1
         checked = check(kind, fields[at]) if at < len(fields) else None
         if checked is None or checked.value is None:
             rejected += 1
+            if authorization is not None:
+                malformed.append(fields[at].strip()[:MAX_ECHO] if at < len(fields) else "")
         elif checked.value in seen:
             duplicates += 1
         else:
             seen.add(checked.value)
-            items.append(checked.value)
-    return Identifiers(items, total, rejected, duplicates)
+            if authorization is not None and not (
+                ref_at is not None
+                and ref_at < len(fields)
+                and authorization.allows(checked.value, fields[ref_at])
+            ):
+                unauthorized.append(checked.value)
+            else:
+                items.append(checked.value)
+    return Identifiers(items, total, rejected, duplicates, unauthorized, malformed)
 
 
 def read_labeled(
