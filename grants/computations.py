@@ -10,6 +10,8 @@ actions this runtime does not have, is refused before anything is charged.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from grants.models import GrantState
 from grants.policy import Allowed, Computation, PlannedStep, Refused, authorize, decide
 from grants.terms import Kind, Terms
 from sandbox.compute import lookup_steps
+from sandbox.compute.authorized import Authorizations
+from sandbox.compute.derive import Derivation, check_set
 from sandbox.compute.grouped import DECIMALS, grouping_of
 from sandbox.compute.models import LookupTable
 from sandbox.compute.plans import (
@@ -35,6 +39,7 @@ from sandbox.compute.plans import (
     Limits,
     Party,
     PlanStep,
+    exposure_plan,
     he_plan,
     isum_plan,
     lookup_plan,
@@ -49,7 +54,7 @@ from sandbox.jobs.models import Job
 from sandbox.jobs.service import StepSpec, create_job
 from sandbox.parties.principal import Principal
 from sandbox.settings import Settings
-from sandbox.tickets import DatasetRef, TicketSigner
+from sandbox.tickets import MAX_TICKET_CHARS, DatasetRef, TicketSigner
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,7 @@ def submit(
             "datasets": [d.model_dump(mode="json") for d in c.datasets],
             "input": str(c.input_dataset) if c.input_dataset else None,
             "contributions": [d.model_dump(mode="json") for d in c.contributions],
+            **(c.authorization.to_params() if c.authorization else {}),
             **plan.params,
         },
         request={"grant": str(c.grant_id), "kind": c.kind.value, "purpose": c.purpose},
@@ -244,7 +250,17 @@ def _lookup(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) 
             "a lookup needs at least one label column besides the identifier",
             code="job.no_labels",
         )
-    digest = lookup_steps.labels_digest(labels)
+    schema = _schema(session, provider.dataset)
+    _check_derived(c.derived, labels, schema)
+    if c.authorization is not None:
+        _check_authorization(c.authorization, _schema(session, requester.dataset))
+    released = tuple(d.name for d in c.derived) if c.derived else labels
+    if lookup_steps.label_width(schema, released, c.derived) > lookup_steps.MAX_LABEL_WIDTH:
+        raise InvalidInput(
+            "the labels are too long together to be sealed; ask for fewer",
+            code="job.labels_too_long",
+        )
+    digest = lookup_steps.labels_digest(released, c.derived)
     known = session.scalar(
         select(func.count())
         .select_from(LookupTable)
@@ -263,9 +279,60 @@ def _lookup(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) 
         shards=shard_count(c.rows, sizing.lookup_shard_rows, sizing.lookup_max_shards),
         build_parts=parts,
         limits=_limits(c, allowed, min_items=1),
+        derived=c.derived,
+        authorization=c.authorization,
     )
     table = {"dataset": provider.dataset.id, "version": provider.dataset.version, "labels": digest}
     return Plan(_planned(steps), {"lookup_table": table})
+
+
+def _check_derived(derived: tuple[Derivation, ...], asked: tuple[str, ...], schema: Schema) -> None:
+    """A lookup's derived labels: each computed from an asked (granted) column other than the
+    identifier, by a rule that reads that column's type, under distinct names that are not the
+    result's own columns."""
+
+    def no(message: str) -> InvalidInput:
+        return InvalidInput(message, code="job.derived_invalid")
+
+    try:
+        check_set(derived)
+    except ValueError as exc:
+        raise no(str(exc)) from None
+    for d in derived:
+        if d.column == schema.identifier.column:
+            raise no(f"the derived label {d.name} may not read the identifier")
+        if d.column not in asked or d.column not in schema.column_names:
+            raise no(f"the derived label {d.name} reads {d.column}, which is not asked for")
+        kind = schema.column(d.column).type
+        if not lookup_steps.fits(d, kind):
+            raise no(f"the rule {d.rule} of {d.name} does not read a {kind.value} column")
+        if d.name in lookup_steps.RESERVED:
+            raise no(f"{d.name} names a column of the result; choose another label name")
+    if not _fits_a_ticket([d.to_json() for d in derived]):
+        raise no("the derived labels are more than a ticket can carry; map fewer values")
+
+
+# What a lookup step's ticket holds besides its derivations or authorizations (the claims,
+# the rest of the scope, the signature), in base64 characters, with room to spare.
+_TICKET_MARGIN = 1536
+
+
+def _fits_a_ticket(value: object) -> bool:
+    """Whether ``value`` leaves room in a ticket (a worker refuses a longer one, so the planner
+    refuses first, clearly and before anything is charged)."""
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    return math.ceil(size / 3) * 4 <= MAX_TICKET_CHARS - _TICKET_MARGIN
+
+
+def _check_authorization(authorization: Authorizations, requester: Schema) -> None:
+    """The authorization reference is a column of the requester's input, not its identifier.
+    (The digests ride in the job's params; the tickets sign their hash.)"""
+    column = authorization.column
+    if column not in requester.column_names or column == requester.identifier.column:
+        raise InvalidInput(
+            f"the input has no authorization reference column {column!r}",
+            code="job.authorization_column",
+        )
 
 
 def _gate(c: Computation, allowed: Allowed, sizing: Sizing) -> GateControls:
@@ -292,7 +359,11 @@ def _encrypted_aggregate(
     session: Session, c: Computation, allowed: Allowed, sizing: Sizing
 ) -> Plan:
     """``aggregate`` and ``secure_sum``: every asked dataset contributes, grouped by its asked
-    category columns, over its one asked numeric column; the datasets must agree on both."""
+    category columns, over its one asked numeric column; the datasets must agree on both. A
+    ``secure_sum`` over the requester's own list is the per-identifier total (:func:`_exposure`).
+    """
+    if c.input_dataset is not None and c.kind is Kind.SECURE_SUM:
+        return _exposure(session, c, allowed, sizing)
     bounds = None
     if c.bounds is not None:
         bounds = (Decimal(repr(c.bounds[0])), Decimal(repr(c.bounds[1])))
@@ -331,6 +402,95 @@ def _encrypted_aggregate(
         _gate(c, allowed, sizing),
     )
     return Plan(_planned(steps), {"gate": sizing.gate_domain})
+
+
+def _exposure(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) -> Plan:
+    """``secure_sum`` per identifier of the requester's input (the multi-lender exposure total,
+    多头借贷): each contribution is an identifier and one numeric column, added up per
+    identifier across the contributors; the gate releases an identifier's total only where at
+    least ``min_contributors`` of them hold a row for it."""
+    if c.epsilon is not None:
+        raise InvalidInput(
+            "a total per identifier is released without noise; ε is not available for it",
+            code="job.dp_unsupported",
+        )
+    if allowed.input is None or allowed.input_domain is None:
+        raise InvalidInput(
+            "this computation needs the requester's input dataset", code="job.input_required"
+        )
+    bounds = None
+    if c.bounds is not None:
+        bounds = (Decimal(repr(c.bounds[0])), Decimal(repr(c.bounds[1])))
+    requester_schema = _schema(session, allowed.input)
+    if c.authorization is not None:
+        _check_authorization(c.authorization, requester_schema)
+    contributors: list[Contributor] = []
+    values: list[str] = []
+    decimals: set[int] = set()
+    for ask in c.contributions:
+        ref = DatasetRef(id=str(ask.dataset_id), version=allowed.versions[ask.dataset_id])
+        schema = _schema(session, ref)
+        if schema.identifier.kind != requester_schema.identifier.kind:
+            raise InvalidInput(
+                "a contribution identifies other things than the requester's input "
+                f"({schema.identifier.kind} and {requester_schema.identifier.kind})",
+                code="job.identifier_mismatch",
+            )
+        if schema.identifier.column not in ask.columns:
+            raise InvalidInput(
+                "each contribution must include its identifier column", code="job.identifier_column"
+            )
+        try:
+            grouping = grouping_of(schema, ask.columns, bounds=bounds)
+        except SandboxError as exc:
+            raise InvalidInput(exc.message, code=exc.code) from None
+        if grouping.group_columns:
+            raise InvalidInput(
+                "a total per identifier takes no group-by columns", code="job.columns_differ"
+            )
+        if grouping.value_column is None:
+            raise InvalidInput("a secure sum needs one numeric column", code="job.no_value")
+        rows = session.scalar(
+            select(DatasetVersion.row_count).where(
+                DatasetVersion.dataset_id == ask.dataset_id,
+                DatasetVersion.version == ref.version,
+            )
+        )
+        contributors.append(
+            Contributor(
+                allowed.domains[ask.dataset_id],
+                ref,
+                (schema.identifier.column, grouping.value_column),
+                int(rows or 1),
+            )
+        )
+        values.append(grouping.value_column)
+        decimals.add(grouping.decimals)
+    if len(decimals) != 1:
+        raise InvalidInput(
+            "the contributions' value columns must have the same precision",
+            code="job.columns_differ",
+        )
+    requester = Party(allowed.input_domain, allowed.input, requester_schema.identifier.column)
+    try:
+        steps = exposure_plan(
+            sizing.gate_domain,
+            requester,
+            contributors,
+            values,
+            decimals=decimals.pop(),
+            bounds=(repr(c.bounds[0]), repr(c.bounds[1])) if c.bounds else None,
+            min_contributors=c.min_contributors,
+            limits=_limits(c, allowed, min_items=1),
+            controls=_gate(c, allowed, sizing),
+            authorization=c.authorization,
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc), code="job.too_few_contributors") from None
+    return Plan(
+        _planned(steps),
+        {"gate": sizing.gate_domain, "min_contributors": c.min_contributors},
+    )
 
 
 def _isum(session: Session, c: Computation, allowed: Allowed, sizing: Sizing) -> Plan:

@@ -170,10 +170,11 @@ def seed_governance(session: Session, *, now: dt.datetime) -> DemoGovernance:
             kinds=(Kind.AGGREGATE, Kind.SECURE_SUM, Kind.INTERSECTION_SUM),
             purpose=PURPOSE,
             purpose_text=(
-                "Per-industry totals and means, and the registered capital of a bank's "
-                "applicants as one sum; groups under 10 firms are suppressed."
+                "Per-industry totals and means, the registered capital of a bank's "
+                "applicants as one sum, and each applicant's outstanding loans at the other "
+                "banks (多头借贷) where at least two lend; groups under 10 firms are suppressed."
             ),
-            recipients=("bank-a", "bank-b"),
+            recipients=("bank-a", "bank-b", "bank-c"),
             calls_per_day=50,
             rows_per_call=10_000,
             min_cohort=10,
@@ -189,8 +190,9 @@ def seed_governance(session: Session, *, now: dt.datetime) -> DemoGovernance:
         session, _principal(session, "market-cdo"), statistics.id, decision="approve", now=now
     )
     # Each bank consents to add its loan book to secure sums under the statistics grant: the
-    # multi-lender exposure total (多头借贷) across both banks.
-    for bank in ("bank-a", "bank-b"):
+    # multi-lender exposure total (多头借贷) across the banks (a bank asking about its own
+    # applicants counts the other two).
+    for bank in ("bank-a", "bank-b", "bank-c"):
         book = next(
             d
             for d in session.scalars(select(Dataset).where(Dataset.name == "loan_book"))

@@ -146,11 +146,14 @@ def decide(
             "policy.rows_per_call",
             f"{c.rows} rows exceed the grant's {terms.rows_per_call} per call",
         )
-    if c.kind.takes_input:
+    per_identifier = c.kind is Kind.SECURE_SUM and c.input_dataset is not None
+    if c.kind.takes_input or per_identifier:
         if c.rows <= 0 and (input_ref is not None or c.input_dataset is None):
             no("policy.rows", "the requester's input is empty")
     elif c.input_dataset is not None:
         no("policy.input", f"{c.kind.value} takes no requester input")
+    if per_identifier:
+        _per_identifier(session, c, no)
     used = session.get(GrantUsage, (grant.id, now.date()))
     if used is not None and used.calls >= terms.calls_per_day:
         no("policy.quota_used", f"today's {terms.calls_per_day} calls are used up")
@@ -226,6 +229,29 @@ def _contributions(
         if current is not None:
             versions[ask.dataset_id] = current
             domains[ask.dataset_id] = dataset.domain.name
+
+
+def _per_identifier(session: Session, c: Computation, no: Callable[[str, str], None]) -> None:
+    """A secure sum over the requester's list (the multi-lender exposure total): only holders'
+    contributions, at least k = ``min_contributors`` >= 2 of them (fewer could never release
+    anything), and none held by the requester, which could otherwise subtract its own book
+    and learn another holder's exposure, or whether it lends at all."""
+    if c.datasets:
+        no("policy.exposure_datasets", "a per-identifier secure sum adds contributions only")
+    if c.min_contributors < 2:
+        no("policy.min_contributors", "a total per identifier needs at least 2 contributors")
+    elif len(c.contributions) < c.min_contributors:
+        no(
+            "policy.too_few_contributors",
+            f"{len(c.contributions)} contributions can never reach {c.min_contributors} lenders",
+        )
+    for ask in c.contributions:
+        dataset = session.get(Dataset, ask.dataset_id)
+        if ask.dataset_id == c.input_dataset or (
+            dataset is not None and dataset.domain.org.slug == c.recipient
+        ):
+            no("policy.own_contribution", "the requester's own data may not be a contribution")
+            break
 
 
 def _may_invoke(grant: Grant, who: Principal, c: Computation) -> bool:

@@ -17,6 +17,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sandbox.compute import he_steps, isum_steps
 from sandbox.compute.results import result_path
 from sandbox.domains.models import Domain
 from sandbox.domains.store import DomainStore
@@ -32,6 +33,9 @@ GATED_KINDS = (
     "intersection_sum",
 )  # released by the output gate, from its domain
 RESULT_KINDS = ("psi.intersection", "psi.cardinality", "lookup", *GATED_KINDS)
+# The steps that leave a gated kind's result in the gate's domain. A per-identifier secure sum
+# (the multi-lender exposure) ends instead with the requester's collect, in its own domain.
+GATE_RELEASES = (he_steps.RELEASE, isum_steps.RELEASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,8 @@ def deliver(
     owner = session.scalar(select(Domain.org_id).where(Domain.name == last.domain))
     # A protocol's result sits in the recipient's own domain; a gated aggregate sits in the
     # gate's domain, released there for the recipient named in the gate's ticket.
-    if recipient != who.org_slug or (job.kind not in GATED_KINDS and owner != who.org_id):
+    gated = job.kind in GATED_KINDS and last.action in GATE_RELEASES
+    if recipient != who.org_slug or (not gated and owner != who.org_id):
         raise PermissionDenied(
             "only the recipient organization's users may read this result",
             code="result.not_recipient",

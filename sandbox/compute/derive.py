@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")  # \Z: no trailing newline
 RULES = ("map", "bands", "flag")
 MAX_LABEL = 64
 MAX_ENTRIES = 200
@@ -51,6 +51,13 @@ class Derivation:
     default: str = ""  # map: for values the mapping does not name
 
     def __post_init__(self) -> None:
+        # Edges as floats, however given: the JSON form (and so derived_digest, which names the
+        # table on both sides of a ticket) must not depend on whether an edge was 10 or 10.0.
+        try:
+            edges = tuple(float(e) for e in self.edges)
+        except (OverflowError, TypeError, ValueError):
+            raise ValueError(f"derived label {self.name!r}: band edges are numbers") from None
+        object.__setattr__(self, "edges", edges)
         problem = self._problem()
         if problem:
             raise ValueError(f"derived label {self.name!r}: {problem}")
@@ -153,12 +160,16 @@ class Derivation:
         fields = (value["name"], value["column"], value["rule"], value.get("default", ""))
         if not all(isinstance(x, str) for x in fields):
             raise ValueError("name, column, rule and default are text")
+        try:
+            floats = tuple(float(e) for e in edges)
+        except OverflowError:  # an integer too large for a float
+            raise ValueError("band edges must be finite") from None
         return cls(
             name=value["name"],
             column=value["column"],
             rule=value["rule"],
             mapping=tuple((str(k), str(v)) for k, v in mapping),
-            edges=tuple(float(e) for e in edges),
+            edges=floats,
             labels=tuple(labels),
             default=value.get("default", ""),
         )

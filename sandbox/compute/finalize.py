@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sandbox.compute import he_steps, isum_steps, lookup_steps, psi_steps
+from sandbox.compute import exposure_steps, he_steps, isum_steps, lookup_steps, psi_steps
 from sandbox.compute.models import LookupTable
 from sandbox.jobs.models import Job, Step
 
-COUNTS = ("inputs", "rejected", "duplicates", "items", "matched", "match_rate")
+COUNTS = ("inputs", "rejected", "duplicates", "items", "unauthorized", "matched", "match_rate")
 
 
 def transcript(steps: Sequence[Step]) -> list[dict[str, Any]]:
@@ -90,6 +90,8 @@ def finalize_aggregate(
 ) -> dict[str, Any]:
     """Counts only: how many groups were released or suppressed, rows per party; the released
     numbers themselves are in the gate's domain, for the recipient."""
+    if any(s.action == exposure_steps.COLLECT for s in steps):
+        return finalize_exposure(session, job, steps, now)
     released = next(s for s in steps if s.action == he_steps.RELEASE).result_json or {}
     parties = [s.result_json or {} for s in steps if s.action == he_steps.ENCRYPT]
     keygen = next(s for s in steps if s.action == he_steps.KEYGEN).result_json or {}
@@ -124,3 +126,28 @@ def finalize_isum(
         "result_digest": released.get("result_digest"),
         "transcript": transcript(steps),
     }
+
+
+def finalize_exposure(
+    session: Session, job: Job, steps: Sequence[Step], now: dt.datetime
+) -> dict[str, Any]:
+    """A per-identifier secure sum: the requester's input counts and how many of its ids were
+    released, suppressed, unauthorized or malformed; nothing per contributor beyond its book's
+    size (the totals are in the requester's domain, for it alone)."""
+    collect = next(s for s in steps if s.action == exposure_steps.COLLECT).result_json or {}
+    keygen = next(s for s in steps if s.action == he_steps.KEYGEN).result_json or {}
+    offers = [s.result_json or {} for s in steps if s.action == exposure_steps.OFFER]
+    out: dict[str, Any] = {k: collect[k] for k in COUNTS if k in collect}
+    for k in ("released", "suppressed", "unauthorized", "malformed"):
+        out[k] = int(collect.get(k) or 0)
+    out.update(
+        {
+            "parties": len(offers),
+            "rows": sum(int(o.get("rows", 0)) for o in offers),
+            "rejected_rows": sum(int(o.get("rejected", 0)) for o in offers),
+            "key_bits": keygen.get("key_bits"),
+            "result_digest": collect.get("result_digest"),
+            "transcript": transcript(steps),
+        }
+    )
+    return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.compute.authorized import Authorizations
+from sandbox.compute.derive import Derivation
 from sandbox.datasets.stored import StoredDataset
 from sandbox.errors import SandboxError
 from sandbox.identifiers import check
@@ -78,9 +79,7 @@ def read_identifiers(
     ref_at = None
     if authorization is not None:
         if authorization.column not in header:
-            raise SandboxError(
-                "the input has no authorization reference column", code="step.scope"
-            )
+            raise SandboxError("the input has no authorization reference column", code="step.scope")
         ref_at = header.index(authorization.column)
     seen: set[str] = set()
     items: list[str] = []
@@ -131,6 +130,32 @@ def read_labeled(
         yield (
             checked.value.encode(),
             json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode(),
+        )
+
+
+def read_derived(
+    data: StoredDataset, derived: Sequence[Derivation], *, part: int = 0, parts: int = 1
+) -> Iterator[tuple[bytes, bytes]]:
+    """(identifier, derived labels as canonical JSON) per valid row, as :func:`read_labeled`
+    but each label computed here, inside the provider's domain, from its raw column: only the
+    derivations' outputs (a blank one as null) leave this function, never a raw value."""
+    kind = data.schema.identifier.kind
+    names = data.schema.column_names  # the stored header, as rows_of checks
+    if not all(d.column in names for d in derived):
+        raise SandboxError("a derived label's column is not in the dataset", code="step.scope")
+    rows, header = rows_of(data)
+    at = header.index(data.schema.identifier.column)
+    cols = [(d, header.index(d.column)) for d in derived]
+    for index, fields in enumerate(rows):
+        if index % parts != part or len(fields) != len(header):
+            continue
+        checked = check(kind, fields[at])
+        if checked.value is None:
+            continue
+        record = {d.name: (d.apply(fields[i]) or None) for d, i in cols}
+        yield (
+            checked.value.encode(),
+            json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode(),
         )
 
 

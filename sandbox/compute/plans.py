@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.compute import he_steps, isum_steps, lookup_steps, psi_steps
+from sandbox.compute.authorized import Authorizations
+from sandbox.compute.derive import Derivation
 from sandbox.compute.grouped import Grouping
 from sandbox.tickets import DatasetRef
 
@@ -150,11 +152,29 @@ def lookup_plan(
     shards: int,
     build_parts: int,
     limits: Limits,
+    derived: tuple[Derivation, ...] = (),
+    authorization: Authorizations | None = None,
 ) -> list[PlanStep]:
-    """``build_parts`` 0 when the provider's table for this version and labels is known."""
+    """``build_parts`` 0 when the provider's table for this version and labels is known.
+
+    ``labels`` are the provider's raw label columns; with ``derived``, the table holds the
+    derivations' outputs instead (named by them, computed from their columns, which must be
+    among ``labels``) and the provider's steps read only those columns. With
+    ``authorization``, the requester's blind and collect steps read its reference column too
+    and query only the authorized rows."""
+    if derived:
+        sources = tuple(dict.fromkeys(d.column for d in derived))
+        if not set(sources) <= set(labels):
+            raise ValueError("a derived label's column is not among the label columns")
+        released = tuple(d.name for d in derived)
+    else:
+        sources = released = labels
     req_cols = (requester.id_column,)
-    prov_cols = (provider.id_column, *labels)
-    context = lookup_steps.table_context(provider.dataset, labels).hex()
+    prov_cols = (provider.id_column, *sources)
+    context = lookup_steps.table_context(provider.dataset, released, derived).hex()
+    table: dict[str, Any] = {"labels": list(released)}
+    if derived:
+        table["derived"] = [d.to_json() for d in derived]
     parts = max(build_parts, 1)
     steps = [
         PlanStep(
@@ -163,7 +183,7 @@ def lookup_plan(
             provider.dataset,
             prov_cols,
             (),
-            {"labels": list(labels), "part": part, "parts": parts},
+            {**table, "part": part, "parts": parts},
         )
         for part in range(build_parts)
     ]
@@ -175,7 +195,7 @@ def lookup_plan(
             provider.dataset,
             prov_cols,
             tuple(range(build_parts)),
-            {"labels": list(labels), "parts": parts},
+            {**table, "parts": parts},
         )
     )
     install = len(steps)
@@ -193,9 +213,15 @@ def lookup_plan(
         "shards": shards,
         "max_items": limits.max_items,
         "min_items": limits.min_items,
-        "labels": list(labels),
+        "labels": list(released),
         "table_context": context,
     }
+    # The steps that read the requester's input rows (blind, collect) see its references.
+    reading: tuple[str, ...] = req_cols
+    filtered: dict[str, Any] = query
+    if authorization is not None:
+        reading = (requester.id_column, authorization.column)
+        filtered = {**query, "authorization": authorization.to_scope()}
     opens: list[int] = []
     blinds: list[int] = []
     for shard in range(shards):
@@ -206,9 +232,9 @@ def lookup_plan(
                 requester.domain,
                 lookup_steps.BLIND,
                 requester.dataset,
-                req_cols,
+                reading,
                 (),
-                {**query, "shard": shard},
+                {**filtered, "shard": shard},
             ),
             PlanStep(
                 provider.domain,
@@ -216,7 +242,7 @@ def lookup_plan(
                 provider.dataset,
                 prov_cols,
                 (blind, publish),
-                {"labels": list(labels), "shard": shard, "max_items": limits.max_items},
+                {**table, "shard": shard, "max_items": limits.max_items},
             ),
             PlanStep(
                 requester.domain,
@@ -233,9 +259,9 @@ def lookup_plan(
             requester.domain,
             lookup_steps.COLLECT,
             requester.dataset,
-            req_cols,
+            reading,
             (blinds[0], *opens),
-            {**query},
+            {**filtered},
         )
     )
     return steps
@@ -440,6 +466,115 @@ def isum_plan(
                 "epsilon": controls.epsilon,
                 "round_to": controls.round_to,
             },
+        )
+    )
+    return steps
+
+
+def exposure_plan(
+    gate_domain: str,
+    requester: Party,
+    contributors: list[Contributor],
+    value_columns: list[str],
+    *,
+    decimals: int,
+    bounds: tuple[str, str] | None,
+    min_contributors: int,
+    limits: Limits,
+    controls: GateControls,
+    authorization: Authorizations | None = None,
+) -> list[PlanStep]:
+    """``secure_sum`` per identifier (the multi-lender exposure total): keygen (gate), the
+    requester's blind, per contributor offer / shuffle (requester) / match, then release (gate)
+    and collect (requester, whose domain keeps the result). ``value_columns`` name each
+    contributor's numeric column (its ``columns`` are the identifier and that column).
+    With ``authorization``, the requester's steps read its reference column and blind queries
+    only the authorized rows."""
+    from sandbox.compute import exposure_steps
+
+    if min_contributors < 2 or len(contributors) < min_contributors:
+        raise ValueError("a per-identifier sum needs at least min_contributors >= 2 contributors")
+    if len(value_columns) != len(contributors):
+        raise ValueError("one value column per contributor")
+    req_cols: tuple[str, ...] = (requester.id_column,)
+    if authorization is not None:
+        req_cols = (requester.id_column, authorization.column)
+    base: dict[str, Any] = {
+        "protocol": exposure_steps.NAME,
+        "variant": exposure_steps.VARIANT,
+        "parties": len(contributors),
+        "min_contributors": min_contributors,
+        "decimals": decimals,
+        "bounds": list(bounds) if bounds else None,
+        "max_rows": max(max(c.rows for c in contributors), 1),
+        "max_items": limits.max_items,
+    }
+    blind_scope = {**base, "min_items": limits.min_items}
+    if authorization is not None:
+        blind_scope["authorization"] = authorization.to_scope()
+    steps = [
+        PlanStep(
+            gate_domain,
+            he_steps.KEYGEN,
+            None,
+            (),
+            (),
+            {"protocol": exposure_steps.NAME, "key_bits": controls.key_bits},
+        ),
+        PlanStep(
+            requester.domain, exposure_steps.BLIND, requester.dataset, req_cols, (), blind_scope
+        ),
+    ]
+    matches: list[int] = []
+    for index, (c, value) in enumerate(zip(contributors, value_columns, strict=True)):
+        mine = {**base, "contributor": index}
+        offer = len(steps)
+        steps += [
+            PlanStep(
+                c.domain,
+                exposure_steps.OFFER,
+                c.dataset,
+                c.columns,
+                (0,),
+                {**mine, "value_column": value},
+            ),
+            PlanStep(
+                requester.domain,
+                exposure_steps.SHUFFLE,
+                requester.dataset,
+                req_cols,
+                (0, 1, offer),
+                mine,
+            ),
+            PlanStep(
+                c.domain,
+                exposure_steps.MATCH,
+                c.dataset,
+                c.columns,
+                (0, 1, offer, offer + 1),
+                mine,
+            ),
+        ]
+        matches.append(offer + 2)
+    release = len(steps)
+    steps.append(
+        PlanStep(
+            gate_domain,
+            exposure_steps.RELEASE,
+            None,
+            (),
+            (0, 1, *matches),
+            {**base, "recipient": controls.recipient, "round_to": controls.round_to},
+        )
+    )
+    steps.append(
+        PlanStep(
+            requester.domain,
+            exposure_steps.COLLECT,
+            requester.dataset,
+            req_cols,
+            (1, release),
+            base,
         )
     )
     return steps

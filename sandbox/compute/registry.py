@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.compute import he_steps, isum_steps, lookup_steps, psi_steps
+from sandbox.compute import exposure_steps, he_steps, isum_steps, lookup_steps, psi_steps
 from sandbox.jobs.context import Action
 
 PROTOCOL_ACTIONS: dict[str, Action] = {
@@ -30,4 +30,10 @@ PROTOCOL_ACTIONS: dict[str, Action] = {
     isum_steps.FINISH: isum_steps.finish,
     isum_steps.COLLECT: isum_steps.collect,
     isum_steps.RELEASE: isum_steps.release,
+    exposure_steps.BLIND: exposure_steps.blind,
+    exposure_steps.OFFER: exposure_steps.offer,
+    exposure_steps.SHUFFLE: exposure_steps.shuffle,
+    exposure_steps.MATCH: exposure_steps.match,
+    exposure_steps.RELEASE: exposure_steps.release,
+    exposure_steps.COLLECT: exposure_steps.collect,
 }

@@ -30,6 +30,8 @@ import yaml
 from sandbox.datasets.schema import parse_schema
 from sandbox.identifiers import (
     CREDIT_CODE_ALPHABET,
+    IdentifierKind,
+    check,
     credit_code_check_char,
     resident_id_check_char,
 )
@@ -97,6 +99,7 @@ ORGANIZATIONS: tuple[OrgSpec, ...] = (
     OrgSpec("operator", "City Data Group Co., Ltd. (state-owned) 市数据集团有限公司", "operator"),
     OrgSpec("bank-a", "Jinghua Commercial Bank 京华商业银行", "bank"),
     OrgSpec("bank-b", "Hengtong Rural Commercial Bank 恒通农村商业银行", "bank"),
+    OrgSpec("bank-c", "Ruifeng Village Bank 瑞丰村镇银行", "bank"),
     OrgSpec(
         "auditor", "Qingming Third-Party Data Assessment Centre 清明数据第三方评估中心", "auditor"
     ),
@@ -111,6 +114,7 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec("operator", "operator", "operator", "Zhao Lei 赵磊 (Data Group)"),
     AccountSpec("bank-a", "bank-a", "bank_analyst", "Huang Ting 黄婷 (Jinghua Bank)"),
     AccountSpec("bank-b", "bank-b", "bank_analyst", "Zhou Hao 周浩 (Hengtong Bank)"),
+    AccountSpec("bank-c", "bank-c", "bank_analyst", "Wu Xue 吴雪 (Ruifeng Bank)"),
     AccountSpec("auditor", "auditor", "auditor", "Sun Li 孙丽 (Assessment Centre)"),
 )
 
@@ -121,6 +125,7 @@ DATA_DOMAINS: tuple[tuple[str, str], ...] = (
     ("court", "court"),
     ("bank-a", "bank-a"),
     ("bank-b", "bank-b"),
+    ("bank-c", "bank-c"),
 )
 # The output gate's domain: holds no data, only the per-job keys of encrypted aggregates.
 GATE_DOMAINS: tuple[tuple[str, str], ...] = (("bureau", "bureau"),)
@@ -882,7 +887,7 @@ def _loan_book(
     borrowers: Sequence[_Enterprise],
 ) -> tuple[dict[str, Any], list[Row]]:
     rng = _rng(seed, f"{slug}:loan_book")
-    rows: list[Row] = []
+    rows: list[Row] = []  # one per loan: a borrower listed twice has two loans
     for e in borrowers:
         capital_yuan = e.capital_cents * 100  # 万元 × 100 → yuan
         scale = 200_000 if e.legal_form == "个体工商户" else max(capital_yuan, 300_000)
@@ -903,9 +908,9 @@ def _loan_book(
         "name": "loan_book",
         "title": f"Outstanding SME loans 小微企业贷款余额 — {bank}",
         "description": (
-            f"The bank's outstanding SME loans per borrower ({bank}): balance, days overdue and "
-            "the date of the latest booking. Confidential to the bank: enters a multi-lender "
-            "total (多头借贷) only as an encrypted contribution."
+            f"The bank's outstanding SME loans ({bank}), one row per loan (a borrower may have "
+            "several): balance, days overdue and the date of the booking. Confidential to the "
+            "bank: enters a multi-lender total (多头借贷) only as an encrypted contribution."
         ),
         "openness": "closed",
         "grade": "core",
@@ -926,6 +931,50 @@ def _loan_book(
         ],
     }
     return schema, rows
+
+
+def _third_book(
+    seed: int,
+    people: list[_Enterprise],
+    applicants_a: list[Row],
+    applicants_b: list[Row],
+    book_a: Sequence[_Enterprise],
+    book_b: Sequence[_Enterprise],
+) -> list[_Enterprise]:
+    """bank-c's borrowers, so that a bank asking for its applicants' exposure has two other
+    lenders to count: most of bank-a's applicants who already owe bank-b, and half of bank-b's
+    who owe bank-a (those have two lenders besides the asking bank), some of both banks' other
+    applicants, a few other firms; about one borrower in ten has two loans."""
+    rng = _rng(seed, "bank-c:borrowers")
+    live = {e.code: e for e in people if e.live}
+
+    def codes(rows: list[Row]) -> list[str]:
+        out = []
+        for row in rows:
+            value = check(IdentifierKind.CREDIT_CODE, row[0]).value
+            if value is not None and value in live:
+                out.append(value)
+        return out
+
+    in_a, in_b = {e.code for e in book_a}, {e.code for e in book_b}
+    chosen: dict[str, _Enterprise] = {}
+    for applicants, other, share in (
+        (codes(applicants_a), in_b, 0.8),
+        (codes(applicants_b), in_a, 0.5),
+    ):
+        owing = [c for c in applicants if c in other]
+        rest = [c for c in applicants if c not in other]
+        for code in rng.sample(owing, round(len(owing) * share)) + rng.sample(
+            rest, round(len(rest) * 0.3)
+        ):
+            chosen.setdefault(code, live[code])
+    pool = [e for code, e in live.items() if code not in chosen]
+    for e in rng.sample(pool, min(len(pool), round(len(people) * 0.03))):
+        chosen[e.code] = e
+    borrowers = list(chosen.values())
+    rng.shuffle(borrowers)
+    borrowers += rng.sample(borrowers, max(1, len(borrowers) // 10))  # second loans
+    return borrowers
 
 
 # --------------------------------------------------------------------------- writing
@@ -965,8 +1014,8 @@ def write_world(
     """Generate the demo datasets of every data domain and write them under ``out_dir``.
 
     Returns the written datasets, providers first (tax, market, social, court), then each
-    bank's applicants and loan book. The same ``seed`` and ``enterprises`` always produce
-    byte-identical files.
+    bank's applicants and loan book (bank-c, a village bank, has a loan book only). The same
+    ``seed`` and ``enterprises`` always produce byte-identical files.
     """
     if enterprises < MIN_ENTERPRISES:
         raise ValueError(f"the demo world needs at least {MIN_ENTERPRISES} enterprises")
@@ -985,16 +1034,20 @@ def write_world(
     taken = {e.code for e in people}
     out_a = _outsider_codes(seed, "bank-a:outsiders", max(2, enterprises // 400), taken)
     out_b = _outsider_codes(seed, "bank-b:outsiders", max(2, enterprises // 400), taken)
+    applicants_a = _applicants(seed, "bank-a", people, book_b, out_a)
+    applicants_b = _applicants(seed, "bank-b", people, book_a, out_b)
+    book_c = _third_book(seed, people, applicants_a[1], applicants_b[1], book_a, book_b)
 
     generators: list[tuple[str, Callable[[], tuple[dict[str, Any], list[Row]]]]] = [
         ("tax", lambda: _tax_ratings(seed, people)),
         ("market", lambda: _enterprise_registry(seed, people)),
         ("social", lambda: _social_insurance(seed, people)),
         ("court", lambda: _judgments(seed, people)),
-        ("bank-a", lambda: _applicants(seed, "bank-a", people, book_b, out_a)),
+        ("bank-a", lambda: applicants_a),
         ("bank-a", lambda: _loan_book(seed, "bank-a", book_a)),
-        ("bank-b", lambda: _applicants(seed, "bank-b", people, book_a, out_b)),
+        ("bank-b", lambda: applicants_b),
         ("bank-b", lambda: _loan_book(seed, "bank-b", book_b)),
+        ("bank-c", lambda: _loan_book(seed, "bank-c", book_c)),
     ]
     written: list[DatasetFile] = []
     for domain, generate in generators:

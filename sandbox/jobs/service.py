@@ -224,7 +224,12 @@ def job_to_json(job: Job) -> dict[str, Any]:
         "kind": job.kind,
         "status": job.state,
         "progress": round(job.progress, 4),
-        "params": job.params_json,
+        # The authorization digests a call carries are for the requester's worker, not for
+        # display: a job's view names how many there are.
+        "params": {
+            k: (len(v) if k == "authorization_set" and isinstance(v, list) else v)
+            for k, v in (job.params_json or {}).items()
+        },
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),

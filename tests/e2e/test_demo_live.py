@@ -75,7 +75,7 @@ def test_demo_serves_every_account_and_runs_jobs(tmp_path: Path) -> None:
         assert final["status"] == "succeeded", final
         assert final["result"]["quality"]["rows"] == dataset["row_count"]
         pids = _worker_pids(demo.data_dir)
-        assert len(pids) == 8  # coordinator + six data domains + the gate's
+        assert len(pids) == 9  # coordinator + seven data domains + the gate's
 
         # A dead domain worker is started again, and jobs keep running.
         tax_pid = next(

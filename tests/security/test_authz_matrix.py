@@ -44,7 +44,8 @@ ACCOUNTS = DEMO_USERNAMES
 PRINCIPALS = (ANON, BAD, REVOKED, *ACCOUNTS)
 PROVIDERS = ("tax-cdo", "market-cdo", "social-cdo", "court-cdo")
 PROVIDER_DOMAINS = frozenset({"tax", "market", "social", "court"})
-ALL_DOMAINS = PROVIDER_DOMAINS | {"bank-a", "bank-b", "bureau"}  # bureau: the output gate
+BANK_DOMAINS = frozenset({"bank-a", "bank-b", "bank-c"})
+ALL_DOMAINS = PROVIDER_DOMAINS | BANK_DOMAINS | {"bureau"}  # bureau: the output gate
 
 Outcome = tuple[int, str | None]  # status, and the error code for error responses
 OK: Outcome = (200, None)
@@ -771,6 +772,7 @@ EXPECTED_DATASET_DOMAINS: dict[str, frozenset[str]] = {
     "operator": PROVIDER_DOMAINS,
     "bank-a": PROVIDER_DOMAINS | {"bank-a"},
     "bank-b": PROVIDER_DOMAINS | {"bank-b"},
+    "bank-c": PROVIDER_DOMAINS | {"bank-c"},
 }
 
 
@@ -781,7 +783,7 @@ def test_dataset_list_is_filtered_by_role(user: str, client: FlaskClient, world:
     rows = response.get_json()["datasets"]
     assert {d["domain"] for d in rows} == EXPECTED_DATASET_DOMAINS[user]
     for row in rows:
-        if row["domain"] not in {"bank-a", "bank-b"}:
+        if row["domain"] not in BANK_DOMAINS:
             continue
         assert row["openness"] == "closed"
     # Every listed entry can also be fetched one by one; the list and the detail agree.
@@ -831,6 +833,7 @@ EXPECTED_DOMAINS = {
     "operator": PROVIDER_DOMAINS,
     "bank-a": PROVIDER_DOMAINS | {"bank-a"},
     "bank-b": PROVIDER_DOMAINS | {"bank-b"},
+    "bank-c": PROVIDER_DOMAINS | {"bank-c"},
 }
 OWN_ORG = {
     "bureau": "bureau",
@@ -841,6 +844,7 @@ OWN_ORG = {
     "operator": "operator",
     "bank-a": "bank-a",
     "bank-b": "bank-b",
+    "bank-c": "bank-c",
     "auditor": "auditor",
 }
 

@@ -47,7 +47,7 @@ def test_seeded_world_is_in_the_ledger(world: World) -> None:
         "dataset.registered",
     ):
         assert expected in actions
-    assert actions.count("dataset.registered") == 8
+    assert actions.count("dataset.registered") == 9
 
 
 def test_untampered_export_verifies(world: World, export_dir: Path) -> None:

@@ -196,6 +196,7 @@ HOME_HEADINGS = {
     "operator": ("Licensed operator", "Catalog available to operators"),
     "bank-a": ("Bank analyst", "My bank's domain"),
     "bank-b": ("Bank analyst", "My bank's domain"),
+    "bank-c": ("Bank analyst", "My bank's domain"),
     "auditor": ("Auditor", "Jobs that survived a lost worker"),
 }
 

@@ -148,7 +148,7 @@ def test_withdrawn_consent_stops_the_next_sum(
     actions = session.scalars(
         select(LedgerEntry.action).where(LedgerEntry.action.like("contribution.%"))
     ).all()
-    assert actions.count("contribution.consented") == 2 and "contribution.withdrawn" in actions
+    assert actions.count("contribution.consented") == 3 and "contribution.withdrawn" in actions
 
 
 @pytest.mark.parametrize(
@@ -253,6 +253,7 @@ def test_the_api_consents_lists_and_withdraws(
     assert {(c["owner"], c["dataset"]) for c in listed} == {
         ("bank-a", "loan_book"),
         ("bank-b", "loan_book"),
+        ("bank-c", "loan_book"),
     }
     bad: list[tuple[Any, int, str]] = [
         ({"dataset_id": "not-a-uuid", "columns": ["credit_code"]}, 400, "invalid_request"),

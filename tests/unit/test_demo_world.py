@@ -67,6 +67,7 @@ def test_every_expected_dataset_is_written(world: list[DatasetFile]) -> None:
         ("bank-a", "loan_book"),
         ("bank-b", "applicants"),
         ("bank-b", "loan_book"),
+        ("bank-c", "loan_book"),
     }
     for ds in world:
         assert ds.csv_path.name == f"{ds.name}.csv"
@@ -196,6 +197,27 @@ def test_the_banks_loan_books_overlap(world: list[DatasetFile]) -> None:
     assert b - a
 
 
+def test_many_of_a_banks_applicants_borrow_from_both_other_banks(
+    world: list[DatasetFile],
+) -> None:
+    """The multi-lender exposure (k = 2, a bank never counting its own book) has applicants to
+    release and applicants to suppress; bank-c has a few borrowers with two loans."""
+    books = {
+        bank: _codes(_find(world, bank, "loan_book")) for bank in ("bank-a", "bank-b", "bank-c")
+    }
+    for asking, others in (("bank-a", ("bank-b", "bank-c")), ("bank-b", ("bank-a", "bank-c"))):
+        applicants = _codes(_find(world, asking, "applicants"))
+        both = applicants & books[others[0]] & books[others[1]]
+        one = applicants & (books[others[0]] ^ books[others[1]])
+        assert len(both) >= 0.1 * len(applicants), asking
+        assert one, asking
+    rows = _rows(_find(world, "bank-c", "loan_book"))[1]
+    codes = [check(IdentifierKind.CREDIT_CODE, r["credit_code"]).value for r in rows]
+    valid = [c for c in codes if c is not None]
+    assert len(set(valid)) < len(valid)
+    assert not any(ds.domain == "bank-c" and ds.name == "applicants" for ds in world)
+
+
 def test_at_least_one_hard_blocked_column(world: list[DatasetFile]) -> None:
     blocked = [
         (ds.name, c.name) for ds in world for c in _schema(ds).columns if c.sensitivity.hard_blocked
@@ -231,6 +253,7 @@ def test_organizations_and_accounts_are_consistent() -> None:
         "operator",
         "bank-a",
         "bank-b",
+        "bank-c",
         "auditor",
     } <= orgs.keys()
     usernames = [a.username for a in ACCOUNTS]
