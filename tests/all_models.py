@@ -2,6 +2,7 @@
 (for comparing the migrations with the models, and for generating new migrations)."""
 
 import grants.models  # noqa: F401
+import products.models  # noqa: F401
 import sandbox.db.models  # noqa: F401
 from sandbox.db.base import Base
 
