@@ -73,8 +73,10 @@ def worker(ctx: click.Context, coordinator_role: bool, domain: str | None) -> No
     if not coordinator_role and domain is None:
         raise click.UsageError("pass --coordinator, --domain NAME, or both")
     from grants.sweep import sweep
+    from products.calls import settle_pending
 
-    periodic = [sweep] if coordinator_role else []
+    # Expiry sweeps, and settling the usage of product calls whose jobs have ended.
+    periodic = [sweep, settle_pending] if coordinator_role else []
     _guard(
         lambda: run_worker(
             _settings(ctx), coordinator_role=coordinator_role, domain=domain, periodic=periodic

@@ -20,6 +20,7 @@ import click
 from werkzeug.serving import make_server
 
 from grants.demo import seed_governance
+from products.demo import seed_products
 from sandbox.clock import utcnow
 from sandbox.db.engine import make_engine, make_session_factory, session_scope
 from sandbox.demo import seed as demo_seed
@@ -116,10 +117,15 @@ def run_demo(settings: Settings, *, host: str, port: int, reset: bool, enterpris
             factory, settings, now=utcnow(), enterprises=enterprises, say=click.echo
         )
         with session_scope(factory) as session:
-            seed_governance(session, now=utcnow())
+            governance = seed_governance(session, now=utcnow())
+            seed_products(session, now=utcnow(), governance=governance, enterprises=enterprises)
             checkpoint(session, load_or_create_private_key(settings.ledger_key_path), now=utcnow())
         click.echo(
             "  governance: finance zone, a licensed operator, one approved grant, one pending"
+        )
+        click.echo(
+            "  products: the SME credit check (awaiting the bureau's approval) and the listed "
+            "multi-lender exposure; bank-a subscribed"
         )
     workers = _Workers(settings)
     workers.start()
