@@ -7,8 +7,8 @@ applicant list, its registered authorizations, one in-process worker per domain.
 from __future__ import annotations
 
 import csv
-import uuid
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
