@@ -94,11 +94,20 @@ def merge(tables: Sequence[tuple[list[str], list[list[str]]]], labels: Sequence[
     return (IDENTIFIER, STATUS, *columns), out
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """A malformed input value is echoed as read; one that a spreadsheet would run as a
+    formula is written with a leading apostrophe instead."""
+    return "'" + value if value.startswith(_FORMULA) else value
+
+
 def as_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(v) for v in row] for row in rows)
     return buffer.getvalue()
 
 

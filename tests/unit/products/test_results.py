@@ -176,3 +176,18 @@ def test_corrupt_result_files_are_refused(env: Env, ready: Product) -> None:
         with pytest.raises(SandboxError) as caught:
             _read(env, "bank-a", call)
         assert caught.value.code == "result.corrupt"
+
+
+def test_a_value_a_spreadsheet_would_run_is_defused_in_the_csv() -> None:
+    from products.results import as_csv
+
+    text = as_csv(
+        ("identifier", "status"),
+        [("=HYPERLINK(1)", "malformed"), ("+1", "malformed"), ("91110108MAE827UR1X", "found")],
+    )
+    assert text.splitlines() == [
+        "identifier,status",
+        "'=HYPERLINK(1),malformed",
+        "'+1,malformed",
+        "91110108MAE827UR1X,found",
+    ]
