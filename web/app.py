@@ -67,6 +67,7 @@ def create_app(settings: Settings, *, enqueuer: Enqueuer | None = None) -> Flask
 
     from web.api import governance as _governance_routes  # noqa: F401  (registers on api_bp)
     from web.api import ledger as _ledger_routes  # noqa: F401  (registers on api_bp)
+    from web.api import products as _product_routes  # noqa: F401  (registers on api_bp)
     from web.api.routes import bp as api_bp
     from web.ui import register as register_ui
 

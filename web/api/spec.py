@@ -23,6 +23,7 @@ class Operation:
     status: int
     public: bool
     query: tuple[tuple[str, str], ...]
+    csv: bool = False  # the success response may also (or only) be a text/csv file
 
 
 OPERATIONS: list[Operation] = []
@@ -39,12 +40,13 @@ def operation(
     status: int = 200,
     public: bool = False,
     query: tuple[tuple[str, str], ...] = (),
+    csv: bool = False,
 ) -> Callable[[F], F]:
     flask_path = path.replace("{", "<").replace("}", ">")
 
     def register(view: F) -> F:
         OPERATIONS.append(
-            Operation(method, path, summary, response, request, status, public, query)
+            Operation(method, path, summary, response, request, status, public, query, csv)
         )
         bp.add_url_rule(flask_path, view.__name__, view, methods=[method])
         return view
@@ -78,11 +80,13 @@ def openapi_document(prefix: str, version: str) -> dict[str, Any]:
                 }
             },
         }
+        content: dict[str, Any] = {}
         if op.response is not None:
-            entry["responses"][str(op.status)] = {
-                "description": "OK",
-                "content": {"application/json": {"schema": ref(op.response)}},
-            }
+            content["application/json"] = {"schema": ref(op.response)}
+        if op.csv:
+            content["text/csv"] = {"schema": {"type": "string"}}
+        if content:
+            entry["responses"][str(op.status)] = {"description": "OK", "content": content}
         else:
             entry["responses"][str(op.status)] = {"description": "Done"}
         if op.request is not None:

@@ -47,3 +47,39 @@
     if (root && root.dataset.finished === "no") { poll(root); }
   });
 })();
+
+// A product call's progress: poll its status while its jobs run; reload when it has settled
+// (the page then shows the counts, the charge and, for the calling bank, the result).
+(function () {
+  "use strict";
+  function pct(v) { return (v * 100).toFixed(1) + "%"; }
+  function render(root, call) {
+    var q = function (name) { return root.querySelector('[data-field="' + name + '"]'); };
+    var state = q("state");
+    if (state) { state.textContent = call.state; state.className = "call-state status " + call.state; }
+    var bar = q("progress"); if (bar) { bar.value = call.progress; }
+    var percent = q("percent"); if (percent) { percent.textContent = pct(call.progress); }
+    call.jobs.forEach(function (j) {
+      var row = root.querySelector('tr[data-job="' + j.id + '"]');
+      if (!row) { return; }
+      var cells = row.querySelectorAll("td");
+      var span = cells[2].querySelector("span");
+      span.textContent = j.status; span.className = "status " + j.status;
+      cells[3].textContent = pct(j.progress);
+    });
+  }
+  function poll(root) {
+    fetch(root.dataset.statusUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (call) {
+        render(root, call);
+        if (call.state === "running") { setTimeout(function () { poll(root); }, 1000); }
+        else { window.location.reload(); }
+      })
+      .catch(function () { setTimeout(function () { poll(root); }, 3000); });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = document.getElementById("call");
+    if (root && root.dataset.finished === "no") { poll(root); }
+  });
+})();

@@ -9,13 +9,14 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from web.ui import audit, auth, compute, governance, pages
+    from web.ui import audit, auth, compute, governance, pages, products
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(governance.bp)
     app.register_blueprint(compute.bp)
+    app.register_blueprint(products.bp)
     app.jinja_env.globals["current_user"] = auth.current_user_for_templates
     app.jinja_env.filters["pct"] = lambda v: f"{float(v) * 100:.1f}%"
     app.jinja_env.filters["fromjson"] = json.loads

@@ -7,6 +7,8 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from grants import dashboard
+from products import calls as product_calls
+from products import statements as product_statements
 from sandbox import overview
 from sandbox.datasets import catalog
 from sandbox.errors import SandboxError
@@ -28,6 +30,7 @@ HOME_TEMPLATES = {
     Role.BANK_ANALYST: "home/bank.html",
     Role.AUDITOR: "home/auditor.html",
 }
+USAGE_DAYS = 30  # the product usage and revenue chart on the bureau's and the operator's homes
 
 
 @bp.get("/")
@@ -39,13 +42,26 @@ def index() -> Any:
 @login_required
 def home() -> Any:
     me = who()
+    if me.role in (Role.BUREAU_ADMIN, Role.OPERATOR, Role.BANK_ANALYST):
+        product_calls.settle_pending(ctx.db(), ctx.now())  # meter calls whose jobs ended
+        ctx.db().commit()
     view = overview.build(ctx.db(), me, now=ctx.now())
     gov = dashboard.build(ctx.db(), me, now=ctx.now()) if me.role is Role.BUREAU_ADMIN else None
+    usage = (
+        product_statements.usage_series(ctx.db(), me, days=USAGE_DAYS, now=ctx.now())
+        if me.role in (Role.BUREAU_ADMIN, Role.OPERATOR)
+        else None
+    )
+    recent_calls = (
+        product_calls.calls_for(ctx.db(), me, limit=5) if me.role is Role.BANK_ANALYST else []
+    )
     return render_template(
         HOME_TEMPLATES[me.role],
         me=me,
         view=view,
         gov=gov,
+        usage=usage,
+        recent_calls=recent_calls,
         min_completeness=overview.min_completeness,
     )
 
