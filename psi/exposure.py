@@ -71,13 +71,16 @@ from psi.errors import ProtocolError
 from psi.group import (
     POINT_BYTES,
     SCALAR_BYTES,
+    check_points,
     hash_mul_many,
     mul,
     mul_many,
     random_scalar,
     scalar_bytes,
     scalar_from_bytes,
+    secret_key,
 )
+from psi.shuffle import distinct_items, permutation
 from psi.wire import Binding
 
 __all__ = [
@@ -114,8 +117,6 @@ _QUERY_HEAD = _TAG_BYTES + POINT_BYTES + _COUNT_BYTES
 _OFFER_HEAD = _TAG_BYTES + 2 * _COUNT_BYTES
 _PAIR_HEAD = 2 * _TAG_BYTES + 2 * _COUNT_BYTES
 _RELEASE_HEAD = _TAG_BYTES + POINT_BYTES
-_SORT_KEY_BYTES = 16
-_MAX_RNG_ATTEMPTS = 4
 _QUERY_TAG_DOMAIN = b"sandbox/exposure/v1/query-tag"
 _KEY_TAG_DOMAIN = b"sandbox/exposure/v1/key-tag"
 _SEAL_DOMAIN = b"sandbox/exposure/v1/seal"
@@ -179,22 +180,6 @@ def _positive(value: int, name: str, limit: int = _MAX_COUNT) -> None:
         raise ValueError(f"{name} must be an int in [1, {limit}]")
 
 
-def _items(items: Sequence[bytes]) -> tuple[bytes, ...]:
-    if isinstance(items, bytes | str):
-        raise TypeError("items must be a sequence of bytes")
-    values = tuple(items)
-    if not values:
-        raise ValueError("the exposure protocol needs at least one item")
-    if len(values) > _MAX_COUNT:
-        raise ValueError("too many items")
-    for item in values:
-        if not isinstance(item, bytes):
-            raise TypeError("items must be bytes")
-    if len(set(values)) != len(values):
-        raise ValueError("items must be distinct (add up rows per id first)")
-    return values
-
-
 def _payloads(payloads: Sequence[bytes], count: int, payload_size: int) -> tuple[bytes, ...]:
     if isinstance(payloads, bytes | str):
         raise TypeError("payloads must be a sequence of bytes")
@@ -209,30 +194,8 @@ def _payloads(payloads: Sequence[bytes], count: int, payload_size: int) -> tuple
     return blobs
 
 
-def _permutation(count: int, rng: Callable[[int], bytes]) -> list[int]:
-    """A uniformly random ordering of range(count): sort by distinct 128-bit keys from ``rng``."""
-    size = _SORT_KEY_BYTES
-    for _ in range(_MAX_RNG_ATTEMPTS):
-        raw = rng(size * count)
-        if not isinstance(raw, bytes) or len(raw) != size * count:
-            raise ValueError("rng must return exactly the number of bytes asked for")
-        keys = [raw[i : i + size] for i in range(0, len(raw), size)]
-        if len(set(keys)) == count:
-            return sorted(range(count), key=keys.__getitem__)
-    raise ValueError("rng keeps returning repeated sort keys")
-
-
 def _split(body: bytes, offset: int, count: int, width: int) -> list[bytes]:
     return [body[o : o + width] for o in range(offset, offset + count * width, width)]
-
-
-def _check_points(points: Sequence[bytes]) -> None:
-    """Every point parses as a compressed secp256k1 point (libsecp256k1's checks)."""
-    try:
-        for p in points:
-            _PublicKey(p)
-    except ValueError:
-        raise ProtocolError from None
 
 
 def _distinct(points: Sequence[bytes]) -> None:
@@ -251,10 +214,6 @@ def _seal_key(
     return hashlib.sha256(
         _SEAL_DOMAIN + binding.digest() + tag + ephemeral + recipient + shared
     ).digest()
-
-
-def _key(key: bytes | None, rng: Callable[[int], bytes]) -> int:
-    return random_scalar(rng) if key is None else scalar_from_bytes(key)
 
 
 # --------------------------------------------------------------------------- the query
@@ -290,7 +249,7 @@ def read_query(query: bytes, binding: Binding, *, max_items: int) -> Query:
     recipient = body[_TAG_BYTES : _TAG_BYTES + POINT_BYTES]
     points = _split(body, _QUERY_HEAD, count, POINT_BYTES)
     _distinct(points)
-    _check_points([recipient, *points])
+    check_points([recipient, *points])
     return Query(tag=body[:_TAG_BYTES], recipient=recipient, points=tuple(points))
 
 
@@ -334,7 +293,7 @@ class ExposureRequester:
 
     def query(self, items: Sequence[bytes]) -> bytes:
         """The framed QUERY: a*H(x) for each item (distinct, non-empty), in item order."""
-        values = _items(items)
+        values = _items_of(items)
         points = hash_mul_many(values, DST, self._blind)
         head = self.tag + _base_mul(self._seal) + _u32(len(values))
         return _pack(MessageKind.QUERY, self._binding, head + b"".join(points))
@@ -380,7 +339,7 @@ class ExposureRequester:
             rerandomize([body[o + POINT_BYTES : o + record] for o in offsets]), count, payload_size
         )
         parts = [self.tag, body[:_TAG_BYTES], _u32(count), _u32(payload_size)]
-        for i in _permutation(count, rng):
+        for i in permutation(count, rng):
             parts.append(raised[i])
             parts.append(fresh[i])
         return _pack(MessageKind.SHUFFLED, bound, b"".join(parts))
@@ -434,7 +393,7 @@ class ExposureProvider:
         self._job = binding
         self._binding = provider_binding(binding, index)
         self._rng = rng
-        self._key = _key(key, rng)
+        self._key = secret_key(key, rng)
 
     def __repr__(self) -> str:
         return f"ExposureProvider({self._binding!r})"
@@ -453,11 +412,11 @@ class ExposureProvider:
         """The framed OFFER: (b*H(id), payload) per row, in a random order. ``items`` distinct
         and non-empty, one payload of exactly ``payload_size`` bytes each."""
         _positive(payload_size, "payload_size", MAX_PAYLOAD_BYTES)
-        values = _items(items)
+        values = _items_of(items)
         blobs = _payloads(payloads, len(values), payload_size)
         points = hash_mul_many(values, DST, self._key)
         parts = [self.tag, _u32(len(values)), _u32(payload_size)]
-        for i in _permutation(len(values), self._rng):
+        for i in permutation(len(values), self._rng):
             parts.append(points[i])
             parts.append(blobs[i])
         return _pack(MessageKind.OFFER, self._binding, b"".join(parts))
@@ -495,7 +454,7 @@ class ExposureProvider:
         offsets = range(_PAIR_HEAD, len(body), record)
         points = [body[o : o + POINT_BYTES] for o in offsets]
         _distinct(points)
-        _check_points(points)
+        check_points(points)
         table = {
             p: body[o + POINT_BYTES : o + record] for p, o in zip(points, offsets, strict=True)
         }
@@ -564,3 +523,7 @@ def seal_release(
     head = query.tag + ephemeral
     sealed = ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, binding.digest() + head)
     return _pack(MessageKind.RELEASE, binding, head + sealed)
+
+
+def _items_of(items: Sequence[bytes]) -> tuple[bytes, ...]:
+    return distinct_items(items, what="the exposure protocol", limit=_MAX_COUNT)

@@ -166,3 +166,19 @@ def hash_mul_many(items: Sequence[bytes], dst: bytes, k: int) -> list[bytes]:
     for item in items:
         append(to_key(item, prefix).multiply(kb).format())
     return out
+
+
+def check_points(points: Sequence[bytes]) -> None:
+    """Every point parses as a compressed secp256k1 point (libsecp256k1's checks, no
+    arithmetic); anything else is a :class:`ProtocolError`."""
+    parse = coincurve.PublicKey
+    try:
+        for p in points:
+            parse(p)
+    except ValueError:
+        raise ProtocolError from None
+
+
+def secret_key(key: bytes | None, rng: Callable[[int], bytes]) -> int:
+    """A party's secret scalar: the stored one, or a fresh one from ``rng``."""
+    return random_scalar(rng) if key is None else scalar_from_bytes(key)

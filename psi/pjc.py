@@ -51,12 +51,13 @@ import coincurve
 from psi.errors import ProtocolError
 from psi.group import (
     POINT_BYTES,
+    check_points,
     hash_mul_many,
     mul_many,
-    random_scalar,
     scalar_bytes,
-    scalar_from_bytes,
+    secret_key,
 )
+from psi.shuffle import distinct_items, permutation
 from psi.wire import HEADER_BYTES, Binding, MessageType, pack, unpack
 
 __all__ = ["DST", "MAX_PAYLOAD_BYTES", "PjcProvider", "PjcRequester"]
@@ -71,8 +72,6 @@ _MAX_COUNT = (1 << 32) - 1
 _SETUP_HEAD = _TAG_BYTES + 2 * _COUNT_BYTES
 _REQUEST_HEAD = _TAG_BYTES + _COUNT_BYTES
 _RESPONSE_HEAD = 2 * _TAG_BYTES + _COUNT_BYTES
-_SORT_KEY_BYTES = 16
-_MAX_RNG_ATTEMPTS = 4
 _KEY_TAG_DOMAIN = b"sandbox/pjc/v1/key-tag"
 _REQUEST_TAG_DOMAIN = b"sandbox/pjc/v1/request-tag"
 _PublicKey = coincurve.PublicKey
@@ -100,53 +99,9 @@ def _check_payload_size(payload_size: int) -> None:
         raise ValueError("payload_size must be an int in [1, MAX_PAYLOAD_BYTES]")
 
 
-def _check_items(items: Sequence[bytes]) -> tuple[bytes, ...]:
-    if isinstance(items, bytes | str):
-        raise TypeError("items must be a sequence of bytes")
-    values = tuple(items)
-    if not values:
-        raise ValueError("intersection_sum needs at least one item")
-    if len(values) > _MAX_COUNT:
-        raise ValueError("too many items")
-    for item in values:
-        if not isinstance(item, bytes):
-            raise TypeError("items must be bytes")
-    if len(set(values)) != len(values):
-        raise ValueError("items must be distinct (add up rows per id first)")
-    return values
-
-
-def _permutation(count: int, rng: Callable[[int], bytes]) -> list[int]:
-    """A uniformly random ordering of range(count): sort by distinct 128-bit keys from ``rng``."""
-    size = _SORT_KEY_BYTES
-    for _ in range(_MAX_RNG_ATTEMPTS):
-        raw = rng(size * count)
-        if not isinstance(raw, bytes) or len(raw) != size * count:
-            raise ValueError("rng must return exactly the number of bytes asked for")
-        keys = [raw[i : i + size] for i in range(0, len(raw), size)]
-        # Ties would favour the input order; with 128-bit keys they only come from a broken rng.
-        if len(set(keys)) == count:
-            return sorted(range(count), key=keys.__getitem__)
-    raise ValueError("rng keeps returning repeated sort keys")
-
-
 def _split_points(payload: bytes, offset: int, count: int) -> list[bytes]:
     size = POINT_BYTES
     return [payload[i : i + size] for i in range(offset, offset + count * size, size)]
-
-
-def _check_points(points: Sequence[bytes]) -> None:
-    """Every point parses as a compressed secp256k1 point (libsecp256k1's checks, no arithmetic)."""
-    pk = _PublicKey
-    try:
-        for p in points:
-            pk(p)
-    except ValueError:
-        raise ProtocolError from None
-
-
-def _key(key: bytes | None, rng: Callable[[int], bytes]) -> int:
-    return random_scalar(rng) if key is None else scalar_from_bytes(key)
 
 
 class PjcProvider:
@@ -167,7 +122,7 @@ class PjcProvider:
         """
         self._binding = binding
         self._rng = rng
-        self._key = _key(key, rng)
+        self._key = secret_key(key, rng)
 
     def __repr__(self) -> str:
         return f"PjcProvider({self._binding!r})"
@@ -185,7 +140,7 @@ class PjcProvider:
         ``payload_size`` bytes (ValueError/TypeError otherwise, with fixed texts).
         """
         _check_payload_size(payload_size)
-        values = _check_items(items)
+        values = _items_of(items)
         if isinstance(payloads, bytes | str):
             raise TypeError("payloads must be a sequence of bytes")
         blobs = tuple(payloads)
@@ -202,7 +157,7 @@ class PjcProvider:
             _u32(len(values)),
             _u32(payload_size),
         ]
-        for i in _permutation(len(values), self._rng):
+        for i in permutation(len(values), self._rng):
             parts.append(points[i])
             parts.append(blobs[i])
         return pack(MessageType.PJC_SETUP, self._binding, b"".join(parts))
@@ -234,7 +189,7 @@ class PjcProvider:
             _tag(_KEY_TAG_DOMAIN, self._binding, self._key),
             _u32(count),
         ]
-        parts.extend([answered[i] for i in _permutation(count, self._rng)])
+        parts.extend([answered[i] for i in permutation(count, self._rng)])
         return pack(MessageType.PJC_RESPONSE, self._binding, b"".join(parts))
 
 
@@ -252,7 +207,7 @@ class PjcRequester:
     ) -> None:
         """A fresh key from ``rng``, or the stored ``key`` (ProtocolError if it does not decode)."""
         self._binding = binding
-        self._key = _key(key, rng)
+        self._key = secret_key(key, rng)
 
     def __repr__(self) -> str:
         return f"PjcRequester({self._binding!r})"
@@ -263,7 +218,7 @@ class PjcRequester:
 
     def request(self, items: Sequence[bytes]) -> bytes:
         """The framed PJC_REQUEST: kR*H(y) for each item (distinct, non-empty), in item order."""
-        values = _check_items(items)
+        values = _items_of(items)
         points = hash_mul_many(values, DST, self._key)
         head = _tag(_REQUEST_TAG_DOMAIN, self._binding, self._key) + _u32(len(values))
         return pack(MessageType.PJC_REQUEST, self._binding, head + b"".join(points))
@@ -322,7 +277,7 @@ class PjcRequester:
         wanted = set(answered)
         if len(wanted) != request_size:
             raise ProtocolError
-        _check_points(answered)
+        check_points(answered)
         offsets = range(_SETUP_HEAD, len(body), record)
         provider_points = [body[o : o + POINT_BYTES] for o in offsets]
         if len(set(provider_points)) != count:
@@ -333,3 +288,7 @@ class PjcRequester:
             for o, point in zip(offsets, joined, strict=True)
             if point in wanted
         ]
+
+
+def _items_of(items: Sequence[bytes]) -> tuple[bytes, ...]:
+    return distinct_items(items, what="intersection_sum", limit=_MAX_COUNT)
