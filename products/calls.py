@@ -37,13 +37,13 @@ from products.models import (
     CallState,
     Product,
     ProductCall,
-    ProductState,
     Subscription,
     SubscriptionState,
 )
-from products.records import current_schema, get_product, listed_spec, spec_of, version_row
+from products.records import current_schema, listed_spec, spec_of, version_row
 from products.spec import ExposureSpec, ProductSpec
 from products.subscriptions import live_subscription, period_of, quota_use
+from products.views import visible_product
 from sandbox.compute.authorized import Authorizations
 from sandbox.datasets.models import Dataset, DatasetVersion
 from sandbox.errors import (
@@ -321,11 +321,7 @@ def run(
     """A bank calls a product on its own applicant list. The caller commits, then enqueues
     the call's jobs (none for a refused call)."""
     require_role(who, Role.BANK_ANALYST)
-    product = get_product(session, product_id)
-    if product.state != ProductState.LISTED.value and (
-        live_subscription(session, product.id, who.org_id) is None
-    ):
-        raise NotFound("no such product", code="product.not_found")  # nothing to disclose
+    product = visible_product(session, who, product_id)  # a stranger hears "no such product"
     try:
         spec, sub = _admitted(session, who, product)
         dataset, rows = _input(session, who, spec, input_dataset_id, reference_column)

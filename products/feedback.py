@@ -25,7 +25,8 @@ from products.models import (
     SubscriptionState,
     TicketState,
 )
-from products.records import current_schema, get_product, spec_of, version_row
+from products.records import current_schema, spec_of, version_row
+from products.views import visible_product
 from sandbox.datasets.models import Dataset
 from sandbox.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from sandbox.identifiers import IdentifierKind, check
@@ -121,7 +122,7 @@ def rate(
     now: dt.datetime,
 ) -> Rating:
     """A subscriber's rating (1 to 5 stars, an optional comment); a new one replaces it."""
-    product = get_product(session, product_id)
+    product = visible_product(session, who, product_id)
     _subscription(session, who, product)
     if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
         raise InvalidInput("stars: a whole number from 1 to 5", code="rating.stars")
@@ -185,7 +186,7 @@ def file_ticket(
 ) -> CorrectionTicket:
     """A subscriber reports suspected wrong data in one source of the product, about one
     enterprise; the dataset's department must answer within 15 days."""
-    product = get_product(session, product_id)
+    product = visible_product(session, who, product_id)
     sub = _subscription(session, who, product)
     spec = spec_of(version_row(session, product.id, sub.accepted_version))
     source = next((s for s in spec.sources if s.dataset_id == dataset_id), None)

@@ -28,6 +28,7 @@ from products.records import (
     version_row,
     versions_of,
 )
+from products.views import visible_product
 from sandbox.errors import Conflict, InvalidInput, PermissionDenied
 from sandbox.ledger.entry import digest
 from sandbox.parties.principal import Principal
@@ -49,7 +50,7 @@ def review(
 ) -> ProductVersion:
     """One required organization's decision on a submitted version. A refusal refuses the
     version at once; the last approval approves it."""
-    product = get_product(session, product_id)
+    product = visible_product(session, who, product_id)
     row = version_row(session, product.id, version)
     orgs = reviewer_orgs(session, row)
     org = next((o for o in orgs if o.id == who.org_id), None)

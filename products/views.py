@@ -18,6 +18,7 @@ from products.models import (
     ProductReview,
     ProductState,
     ProductVersion,
+    Subscription,
 )
 from products.records import (
     latest_version,
@@ -194,21 +195,38 @@ def products_for(session: Session, who: Principal, now: dt.datetime) -> list[Pro
     return out
 
 
-def get_view(session: Session, who: Principal, product_id: UUID, now: dt.datetime) -> ProductView:
+def visible_product(session: Session, who: Principal, product_id: UUID) -> Product:
+    """The product, if ``who`` may know it exists: the overseers, its operator, the CDOs whose
+    data it uses, and a bank it is offered to (listed for it) or that has subscribed to it.
+    Anyone else hears what a missing id answers, so no write path reveals that it exists."""
     product = session.get(Product, product_id)
     if product is None:
         raise NotFound("no such product", code="product.not_found")
+    if who.role == Role.BANK_ANALYST:
+        spec = listed_spec(session, product)
+        offered = spec is not None and _offered_to(spec, who)
+        subscribed = session.scalar(
+            select(Subscription.id)
+            .where(Subscription.product_id == product.id, Subscription.consumer_id == who.org_id)
+            .limit(1)
+        )
+        if offered or subscribed is not None:
+            return product
+    elif (
+        who.oversees_all
+        or (who.role == Role.OPERATOR and product.operator_id == who.org_id)
+        or (who.role == Role.PROVIDER_CDO and _cdo_sees(session, who, product))
+    ):
+        return product
+    raise NotFound("no such product", code="product.not_found")
+
+
+def get_view(session: Session, who: Principal, product_id: UUID, now: dt.datetime) -> ProductView:
+    product = visible_product(session, who, product_id)
     if who.role == Role.BANK_ANALYST:
         spec = listed_spec(session, product)
         if spec is None or not _offered_to(spec, who) or product.listed_version is None:
             raise NotFound("no such product", code="product.not_found")
         row = version_row(session, product.id, product.listed_version)
         return _view(session, product, row, all_versions=False, now=now)
-    visible = (
-        who.oversees_all
-        or (who.role == Role.OPERATOR and product.operator_id == who.org_id)
-        or (who.role == Role.PROVIDER_CDO and _cdo_sees(session, who, product))
-    )
-    if not visible:
-        raise NotFound("no such product", code="product.not_found")
     return _view(session, product, latest_version(session, product.id), all_versions=True, now=now)

@@ -1,5 +1,5 @@
 """The authorization matrix: every /api/v1 route (and /healthz), every method, as nobody, with a
-bad token, with a revoked token and as each of the nine demo accounts.
+bad token, with a revoked token and as each of the ten demo accounts.
 
 The table below is the specification. A route that exists in the app but not in the table makes
 ``test_every_api_route_is_in_the_table`` fail, so a new route cannot ship without deciding who
@@ -22,6 +22,9 @@ from sqlalchemy import select
 
 from grants import catalog_review, grants, licenses, purposes, zones
 from grants.terms import DatasetColumns, Kind, Terms
+from products import authorizations, calls, catalog, feedback, subscriptions
+from products.demo import REFERENCE_COLUMN, TAX_LABELS
+from products.spec import ProductSpec, SourceSpec
 from sandbox.clock import utcnow
 from sandbox.datasets.catalog import get_visible
 from sandbox.datasets.models import Dataset
@@ -65,6 +68,7 @@ class Ids:
     spare_token: dict[str, str]  # username -> id of a second, unused token of that user
     revoked_secret: str
     gov: Governance
+    prod: Products
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,146 @@ def _governance(session: Any, dataset: dict[str, uuid.UUID], now: dt.datetime) -
     )
 
 
+CREDIT_CODE = "91350100M000100Y43"  # a valid unified social credit code
+
+
+@dataclass(frozen=True)
+class Products:
+    """Made through the products services: tax-grade checks for bank-a (the approved grant's
+    only recipient), designed by the operator, approved by the bureau and the tax CDO.
+
+    ``listed`` is listed on version 1, with version 2 approved and awaiting listing; bank-a
+    subscribes to it, has a call of it refused by the policy (while the bureau had the grant
+    suspended) and a correction ticket open about its tax source. ``in_review`` is listed on
+    version 1 with version 2 submitted, and nobody subscribes to it; bank-a has asked to
+    subscribe to ``requested``; ``draft`` has never been submitted."""
+
+    listed: str
+    in_review: str
+    requested: str
+    draft: str
+    subscription: str  # bank-a's request for ``requested``
+    authorization: str  # one of bank-a's enterprise authorizations
+    call: str
+    ticket: str
+    spec: dict[str, Any]  # JSON of the products' spec
+    create: dict[str, Any]  # a body for a new product
+
+
+def _product_spec(grant_id: uuid.UUID, tax: uuid.UUID) -> ProductSpec:
+    return ProductSpec(
+        title="Tax grade check",
+        purpose="sme.credit",
+        kind="credit_check",
+        sources=(
+            SourceSpec(
+                grant_id=grant_id,
+                dataset_id=tax,
+                columns=("credit_code", "tax_credit_grade"),
+                labels=TAX_LABELS[:1],  # the grade band; the grant holds no arrears column
+            ),
+        ),
+        consumers=("bank-a",),
+        price_per_call_fen=200,
+        price_per_identifier_fen=50,
+        operator_fee_share=0.3,
+        max_identifiers_per_call=1000,  # the grant's rows_per_call
+    )
+
+
+def _products(
+    session: Any,
+    gov: Governance,
+    dataset: dict[str, uuid.UUID],
+    signer: TicketSigner,
+    now: dt.datetime,
+) -> Products:
+    operator, bureau, bank_a = (as_user(session, u) for u in ("operator", "bureau", "bank-a"))
+    grant_id = uuid.UUID(gov.approved_grant)
+    spec = _product_spec(grant_id, dataset["tax"])
+
+    def approve(product_id: uuid.UUID, version: int) -> None:
+        catalog.submit(session, operator, product_id, version, now)
+        for reviewer in (bureau, as_user(session, "tax-cdo")):
+            catalog.review(session, reviewer, product_id, version, decision="approve", now=now)
+
+    def product(slug: str, *, listed: bool = True) -> uuid.UUID:
+        made = catalog.create_product(
+            session,
+            operator,
+            slug=slug,
+            name=f"Matrix {slug}",
+            license_id=uuid.UUID(gov.license),
+            spec=spec,
+            now=now,
+        )
+        if listed:
+            approve(made.id, 1)
+            catalog.list_product(session, bureau, made.id, 1, now)
+        return made.id
+
+    def subscribe(product_id: uuid.UUID) -> uuid.UUID:
+        sub = subscriptions.subscribe(session, bank_a, product_id, accept_terms=True, now=now)
+        return sub.id
+
+    listed, in_review = product("matrix-listed"), product("matrix-in-review")
+    requested, draft = product("matrix-requested"), product("matrix-draft", listed=False)
+    catalog.new_version(session, operator, listed, spec, now)
+    approve(listed, 2)
+    catalog.new_version(session, operator, in_review, spec, now)
+    catalog.submit(session, operator, in_review, 2, now)
+    subscriptions.decide(session, operator, subscribe(listed), approve=True, now=now)
+    request = subscribe(requested)
+    authorization = authorizations.register(
+        session,
+        bank_a,
+        credit_code=CREDIT_CODE,
+        reference="MATRIX-1",
+        valid_until=now + dt.timedelta(days=365),
+        now=now,
+    )
+    grants.suspend(session, bureau, grant_id, reason="matrix", now=now)
+    call = calls.run(
+        session,
+        bank_a,
+        listed,
+        input_dataset_id=dataset["bank-a"],
+        reference_column=REFERENCE_COLUMN,
+        signer=signer,
+        now=now,
+    )
+    assert call.state == "refused", call.state
+    grants.reinstate(session, bureau, grant_id, reason="matrix", now=now)
+    ticket = feedback.file_ticket(
+        session,
+        bank_a,
+        listed,
+        dataset_id=dataset["tax"],
+        subject=CREDIT_CODE,
+        field="tax_grade_band",
+        description="The grade looks out of date.",
+        now=now,
+    )
+    spec_json = spec.model_dump(mode="json")
+    return Products(
+        listed=str(listed),
+        in_review=str(in_review),
+        requested=str(requested),
+        draft=str(draft),
+        subscription=str(request),
+        authorization=str(authorization.id),
+        call=str(call.id),
+        ticket=str(ticket.id),
+        spec=spec_json,
+        create={
+            "slug": "matrix-new",
+            "name": "New product",
+            "license_id": gov.license,
+            "spec": spec_json,
+        },
+    )
+
+
 def _dataset_id(session: Any, domain: str) -> uuid.UUID:
     ids = session.scalars(
         select(Dataset.id)
@@ -220,8 +364,15 @@ def ids(world: World) -> Ids:
         revoked = parties.create_token(session, as_user(session, "bank-a"), name="revoked", now=now)
         parties.revoke_token(session, as_user(session, "bank-a"), revoked.token.id, now=now)
         gov = _governance(session, dataset, now)
+        prod = _products(session, gov, dataset, signer, now)
     return Ids(
-        {d: str(i) for d, i in dataset.items()}, bank_a_job, tax_job, spare, revoked.secret, gov
+        {d: str(i) for d, i in dataset.items()},
+        bank_a_job,
+        tax_job,
+        spare,
+        revoked.secret,
+        gov,
+        prod,
     )
 
 
@@ -272,6 +423,21 @@ NO_GRANT: Outcome = (404, "grant.not_found")
 GRANT_READERS = ("bureau", "auditor", "operator", "tax-cdo")
 APPROVED_READERS = (*GRANT_READERS, "bank-a")
 LICENSE_READERS = ("bureau", "auditor", "operator")
+NO_PRODUCT: Outcome = (404, "product.not_found")
+NO_SUBSCRIPTION: Outcome = (404, "subscription.not_found")
+NO_AUTHORIZATION: Outcome = (404, "authorization.not_found")
+NO_CALL: Outcome = (404, "call.not_found")
+NO_TICKET: Outcome = (404, "ticket.not_found")
+BANKS = ("bank-a", "bank-b", "bank-c")
+OTHER_BANKS = ("bank-b", "bank-c")
+# Who may not know that the matrix's product (on tax data, offered to bank-a) exists.
+STRANGERS = (*OTHER_BANKS, "market-cdo", "social-cdo", "court-cdo")
+# Who sees a product: its operator, the overseers and the CDO of the department whose data it
+# reads; once listed, also the banks it is offered to (bank-a). Bank-a's calls are seen by
+# bank-a, the product's operator (as use and charges only) and the overseers, not by the CDO.
+PRODUCT_READERS = ("bureau", "auditor", "operator", "tax-cdo")
+LISTED_READERS = (*PRODUCT_READERS, "bank-a")
+CALL_READERS = ("bureau", "auditor", "operator", "bank-a")
 
 
 def readers(names: tuple[str, ...], outcome: Outcome = OK) -> dict[str, Outcome]:
@@ -687,6 +853,261 @@ CASES: tuple[Case, ...] = (
         lambda i, p: f"/api/v1/jobs/{i.bank_a_job}/result",
         only(readers(("bureau", "auditor", "bank-a"), (409, "result.none")), NO_JOB),
     ),
+    # --- data products: the operator designs them under its license and grants; everyone may
+    # ask for the list, filtered to what each account may see (see PRODUCT_READERS).
+    Case("/api/v1/products", "GET", "products", lambda i, p: "/api/v1/products", protected(OK)),
+    Case(
+        "/api/v1/products",
+        "POST",
+        "product-create",
+        lambda i, p: "/api/v1/products",
+        only({"operator": CREATED}, WRONG_ROLE),
+        lambda i: i.prod.create,
+    ),
+    Case(
+        "/api/v1/products/<product_id>",
+        "GET",
+        "product-listed",
+        lambda i, p: f"/api/v1/products/{i.prod.listed}",
+        only(readers(LISTED_READERS), NO_PRODUCT),
+    ),
+    # A draft is in no bank's store, not even the bank it will be offered to.
+    Case(
+        "/api/v1/products/<product_id>",
+        "GET",
+        "product-draft",
+        lambda i, p: f"/api/v1/products/{i.prod.draft}",
+        only(readers(PRODUCT_READERS), NO_PRODUCT),
+    ),
+    Case(
+        "/api/v1/products/<product_id>",
+        "GET",
+        "product-missing",
+        lambda i, p: f"/api/v1/products/{uuid.UUID(int=6)}",
+        protected(NO_PRODUCT),
+    ),
+    # Versions are the operator's alone; the role is checked before the product is looked up.
+    Case(
+        "/api/v1/products/<product_id>/versions",
+        "POST",
+        "product-version",
+        lambda i, p: f"/api/v1/products/{i.prod.listed}/versions",
+        only({"operator": CREATED}, WRONG_ROLE),
+        lambda i: {"spec": i.prod.spec},
+    ),
+    Case(
+        "/api/v1/products/<product_id>/versions/<version>/submit",
+        "POST",
+        "product-submit",
+        lambda i, p: f"/api/v1/products/{i.prod.draft}/versions/1/submit",
+        only({"operator": OK}, WRONG_ROLE),
+    ),
+    # The reviewers are the bureau and the CDO of the source's department (tax); the operator
+    # never reviews its own product. Those who see the product but do not review it hear so;
+    # those who cannot see it hear what a missing id hears.
+    Case(
+        "/api/v1/products/<product_id>/versions/<version>/reviews",
+        "POST",
+        "product-review",
+        lambda i, p: f"/api/v1/products/{i.prod.in_review}/versions/2/reviews",
+        only(
+            {
+                "bureau": CREATED,
+                "tax-cdo": CREATED,
+                **readers(("auditor", "operator", "bank-a"), (403, "product.not_reviewer")),
+            },
+            NO_PRODUCT,
+        ),
+        lambda i: {"decision": "approve"},
+    ),
+    # Listing (上架) and delisting (下架) are the bureau's; the role is checked first.
+    Case(
+        "/api/v1/products/<product_id>/listing",
+        "POST",
+        "product-list",
+        lambda i, p: f"/api/v1/products/{i.prod.listed}/listing",
+        only({"bureau": OK}, WRONG_ROLE),
+        lambda i: {"version": 2},
+    ),
+    Case(
+        "/api/v1/products/<product_id>/listing",
+        "DELETE",
+        "product-delist",
+        lambda i, p: f"/api/v1/products/{i.prod.listed}/listing",
+        only({"bureau": OK}, WRONG_ROLE),
+        lambda i: {"reason": "matrix"},
+    ),
+    # Only a bank with an active subscription rates; the banks and CDOs who cannot see the
+    # product hear what a missing id hears.
+    Case(
+        "/api/v1/products/<product_id>/ratings",
+        "POST",
+        "product-rate",
+        lambda i, p: f"/api/v1/products/{i.prod.listed}/ratings",
+        only({"bank-a": CREATED, **readers(STRANGERS, NO_PRODUCT)}, WRONG_ROLE),
+        lambda i: {"stars": 4, "comment": "matrix"},
+    ),
+    # Calling: a bank only (checked first), with an active subscription to the listed product,
+    # on its own applicant list; the jobs are queued (202). The banks it is not offered to hear
+    # what a missing id hears.
+    Case(
+        "/api/v1/products/<product_id>/calls",
+        "POST",
+        "product-call",
+        lambda i, p: f"/api/v1/products/{i.prod.listed}/calls",
+        only({"bank-a": ACCEPTED, **readers(OTHER_BANKS, NO_PRODUCT)}, WRONG_ROLE),
+        lambda i: {"input_dataset_id": i.dataset["bank-a"]},
+    ),
+    # An unlisted product nobody subscribed to is not found by any bank.
+    Case(
+        "/api/v1/products/<product_id>/calls",
+        "POST",
+        "product-call-draft",
+        lambda i, p: f"/api/v1/products/{i.prod.draft}/calls",
+        only(readers(BANKS, NO_PRODUCT), WRONG_ROLE),
+        lambda i: {"input_dataset_id": i.dataset["bank-a"]},
+    ),
+    # --- subscriptions: a bank subscribes to a listed product offered to it (to any other bank
+    # the product is not found); the product's operator or the bureau decides. A subscription is
+    # seen by its bank, the product's operator and the overseers, and is a 404 for everyone else.
+    Case(
+        "/api/v1/subscriptions",
+        "GET",
+        "subscriptions",
+        lambda i, p: "/api/v1/subscriptions",
+        protected(OK),
+    ),
+    Case(
+        "/api/v1/subscriptions",
+        "POST",
+        "subscribe",
+        lambda i, p: "/api/v1/subscriptions",
+        only({"bank-a": CREATED, **readers(OTHER_BANKS, NO_PRODUCT)}, WRONG_ROLE),
+        lambda i: {"product_id": i.prod.in_review, "accept_terms": True},
+    ),
+    # The bureau, asked first, approves bank-a's request; the operator then finds it decided.
+    Case(
+        "/api/v1/subscriptions/<subscription_id>/decision",
+        "POST",
+        "subscription-approve",
+        lambda i, p: f"/api/v1/subscriptions/{i.prod.subscription}/decision",
+        only(
+            {
+                "bureau": OK,
+                "operator": (409, "subscription.decided"),
+                "auditor": WRONG_ROLE,
+                "bank-a": WRONG_ROLE,
+            },
+            NO_SUBSCRIPTION,
+        ),
+        lambda i: {"approve": True},
+    ),
+    # --- enterprise authorizations: each bank registers and sees only its own; the other banks'
+    # are not found.
+    Case(
+        "/api/v1/authorizations",
+        "GET",
+        "authorizations",
+        lambda i, p: "/api/v1/authorizations",
+        protected(OK),
+    ),
+    Case(
+        "/api/v1/authorizations",
+        "POST",
+        "authorization-register",
+        lambda i, p: "/api/v1/authorizations",
+        only(readers(BANKS, CREATED), WRONG_ROLE),
+        lambda i: {
+            "credit_code": CREDIT_CODE,
+            "reference": "MATRIX-2",
+            "valid_until": (utcnow() + dt.timedelta(days=30)).isoformat(),
+        },
+    ),
+    Case(
+        "/api/v1/authorizations/<authorization_id>",
+        "DELETE",
+        "authorization-revoke",
+        lambda i, p: f"/api/v1/authorizations/{i.prod.authorization}",
+        only({"bank-a": NO_CONTENT, **readers(OTHER_BANKS, NO_AUTHORIZATION)}, WRONG_ROLE),
+    ),
+    # --- calls: bank-a's own, its product's operator and the overseers see a call; its result is
+    # the calling bank's alone (this call was refused, so it has none); 404 for everyone else.
+    Case("/api/v1/calls", "GET", "calls", lambda i, p: "/api/v1/calls", protected(OK)),
+    Case(
+        "/api/v1/calls/<call_id>",
+        "GET",
+        "call",
+        lambda i, p: f"/api/v1/calls/{i.prod.call}",
+        only(readers(CALL_READERS), NO_CALL),
+    ),
+    Case(
+        "/api/v1/calls/<call_id>",
+        "GET",
+        "call-missing",
+        lambda i, p: f"/api/v1/calls/{uuid.UUID(int=7)}",
+        protected(NO_CALL),
+    ),
+    Case(
+        "/api/v1/calls/<call_id>/result",
+        "GET",
+        "call-result",
+        lambda i, p: f"/api/v1/calls/{i.prod.call}/result",
+        only(
+            {
+                "bank-a": (409, "result.none"),
+                **readers(("bureau", "auditor", "operator"), (403, "result.not_recipient")),
+            },
+            NO_CALL,
+        ),
+    ),
+    # --- statements: a bank its own, the operator its products', the overseers all; the CDOs
+    # have none. Asking for another bank's is refused.
+    Case(
+        "/api/v1/statements",
+        "GET",
+        "statement",
+        lambda i, p: "/api/v1/statements",
+        only(readers(PROVIDERS, (403, "statement.forbidden")), OK),
+    ),
+    Case(
+        "/api/v1/statements",
+        "GET",
+        "statement-bank-a",
+        lambda i, p: "/api/v1/statements?consumer=bank-a",
+        only(readers((*PROVIDERS, *OTHER_BANKS), (403, "statement.forbidden")), OK),
+    ),
+    # --- correction tickets: a subscriber files one about a source of the product (who cannot
+    # see the product hears 404, as for ratings); only the providing department's CDO answers.
+    # A ticket is seen by its bank, the providing CDO, the product's operator and the overseers.
+    Case("/api/v1/tickets", "GET", "tickets", lambda i, p: "/api/v1/tickets", protected(OK)),
+    Case(
+        "/api/v1/tickets",
+        "POST",
+        "ticket-file",
+        lambda i, p: "/api/v1/tickets",
+        only({"bank-a": CREATED, **readers(STRANGERS, NO_PRODUCT)}, WRONG_ROLE),
+        lambda i: {
+            "product_id": i.prod.listed,
+            "dataset_id": i.dataset["tax"],
+            "subject": CREDIT_CODE,
+            "field": "tax_grade_band",
+            "description": "Still wrong.",
+        },
+    ),
+    Case(
+        "/api/v1/tickets/<ticket_id>/answer",
+        "POST",
+        "ticket-answer",
+        lambda i, p: f"/api/v1/tickets/{i.prod.ticket}/answer",
+        only(
+            {
+                "tax-cdo": OK,
+                **readers(CALL_READERS, (403, "ticket.not_provider")),
+            },
+            NO_TICKET,
+        ),
+        lambda i: {"answer": "Checked: the grade is current."},
+    ),
 )
 
 
@@ -875,6 +1296,45 @@ def test_token_list_shows_only_own_tokens(
     assert all("secret" not in t and "token_hash" not in t for t in response.get_json()["tokens"])
 
 
+@pytest.mark.parametrize("user", ACCOUNTS)
+def test_product_lists_are_filtered_by_role(
+    user: str, client: FlaskClient, world: World, ids: Ids
+) -> None:
+    headers = auth(world.token(user))
+
+    def listed(path: str, key: str, field: str = "id") -> dict[str, dict[str, Any]]:
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200
+        return {row[field]: row for row in response.get_json()[key]}
+
+    p = ids.prod
+    in_store = {p.listed, p.in_review, p.requested}
+    products = listed("/api/v1/products", "products")
+    if user in PRODUCT_READERS:
+        assert set(products) == {*in_store, p.draft}
+    else:
+        assert set(products) == (in_store if user == "bank-a" else set())
+    subs = listed("/api/v1/subscriptions", "subscriptions", "product_id")
+    assert set(subs) == ({p.listed, p.requested} if user in CALL_READERS else set())
+    assert set(listed("/api/v1/authorizations", "authorizations")) == (
+        {p.authorization} if user == "bank-a" else set()
+    )
+    # The operator sees its products' calls as use and charges only.
+    found = listed("/api/v1/calls", "calls")
+    assert set(found) == ({p.call} if user in CALL_READERS else set())
+    if user == "operator":
+        hidden = ("caller", "input_dataset_id", "matched", "unauthorized", "rejected")
+        assert all(found[p.call][k] is None for k in hidden) and found[p.call]["job_ids"] == []
+    # A ticket's subject and texts: the filing bank, the providing CDO and the bureau.
+    tickets = listed("/api/v1/tickets", "tickets")
+    assert set(tickets) == ({p.ticket} if user in (*CALL_READERS, "tax-cdo") else set())
+    if tickets:
+        full = user in ("bank-a", "tax-cdo", "bureau")
+        assert (tickets[p.ticket]["subject"] == CREDIT_CODE) is full
+        assert (tickets[p.ticket]["description"] is not None) is full
+        assert (tickets[p.ticket]["consumer"] is None) is (user == "operator")
+
+
 def test_cross_organization_404_is_indistinguishable_from_missing(
     client: FlaskClient, world: World, ids: Ids
 ) -> None:
@@ -883,6 +1343,14 @@ def test_cross_organization_404_is_indistinguishable_from_missing(
         ("GET", f"/api/v1/datasets/{ids.dataset['bank-a']}", f"/api/v1/datasets/{uuid.uuid4()}"),
         ("GET", f"/api/v1/jobs/{ids.bank_a_job}", f"/api/v1/jobs/{uuid.uuid4()}"),
         ("DELETE", f"/api/v1/tokens/{ids.spare_token['bank-a']}", f"/api/v1/tokens/{uuid.uuid4()}"),
+        ("GET", f"/api/v1/products/{ids.prod.listed}", f"/api/v1/products/{uuid.uuid4()}"),
+        ("GET", f"/api/v1/calls/{ids.prod.call}", f"/api/v1/calls/{uuid.uuid4()}"),
+        ("GET", f"/api/v1/calls/{ids.prod.call}/result", f"/api/v1/calls/{uuid.uuid4()}/result"),
+        (
+            "DELETE",
+            f"/api/v1/authorizations/{ids.prod.authorization}",
+            f"/api/v1/authorizations/{uuid.uuid4()}",
+        ),
     ]
     for method, existing, missing in pairs:
         a = client.open(existing, method=method, headers=headers)

@@ -131,10 +131,13 @@ def test_the_operator_creates_versions_submits_and_the_reviewers_decide(
     )
     spec = {"spec": _spec(world, g)}
     assert error(operator.post(f"/products/{pid}/versions", spec), 409) == "product.version_open"
-    # the bank and the wrong CDO are not reviewers
+    # the bank and the wrong CDO may not know the product: they hear what a missing id hears
     decision = {"decision": "approve"}
-    assert error(as_("bank-a").post(f"/products/{pid}/versions/1/reviews", decision), 403)
-    assert error(as_("court-cdo").post(f"/products/{pid}/versions/1/reviews", decision), 403) == (
+    for stranger in ("bank-a", "court-cdo"):
+        reply = as_(stranger).post(f"/products/{pid}/versions/1/reviews", decision)
+        assert error(reply, 404) == "product.not_found"
+    # the auditor sees it but is no reviewer
+    assert error(as_("auditor").post(f"/products/{pid}/versions/1/reviews", decision), 403) == (
         "product.not_reviewer"
     )
     refuse = {"decision": "refuse", "reason": ""}

@@ -82,8 +82,8 @@ def test_everyone_approves_then_the_bureau_lists(env: Env) -> None:
     ("username", "code"),
     [
         ("operator", "product.not_reviewer"),  # separation of duties
-        ("bank-a", "product.not_reviewer"),
-        ("court-cdo", "product.not_reviewer"),  # its dataset is not a source
+        ("bank-a", "product.not_found"),  # not offered to it yet: as if it did not exist
+        ("court-cdo", "product.not_found"),  # its dataset is not a source: likewise
         ("auditor", "product.not_reviewer"),
     ],
 )
