@@ -40,8 +40,9 @@ from products.records import (
     version_row,
     versions_of,
 )
-from products.spec import ProductSpec
+from products.spec import ProductSpec, SourceSpec
 from products.views import ProductView, get_view, products_for, store
+from sandbox.compute import lookup_steps
 from sandbox.errors import Conflict, InvalidInput, NotFound
 from sandbox.ledger.entry import digest
 from sandbox.parties.models import Organization
@@ -143,12 +144,11 @@ def check_spec(
             )
         for source in spec.sources:
             if source.grant_id == grant_id:
-                _check_source(session, terms, source.dataset_id, source.columns)
+                _check_source(session, terms, source)
 
 
-def _check_source(
-    session: Session, terms: Terms, dataset_id: UUID, columns: tuple[str, ...]
-) -> None:
+def _check_source(session: Session, terms: Terms, source: SourceSpec) -> None:
+    dataset_id, columns = source.dataset_id, source.columns
     granted = terms.columns_of(dataset_id)
     if not granted:
         raise InvalidInput(
@@ -170,6 +170,21 @@ def _check_source(
         raise InvalidInput(
             "a source reads at least one column besides the identifier", code="product.columns"
         )
+    for label in source.labels:
+        derivation = label.derivation()
+        if derivation.column not in schema.column_names:
+            raise InvalidInput(
+                f"the label {derivation.name} reads {derivation.column}, which the dataset "
+                "does not have",
+                code="product.label_column",
+            )
+        kind = schema.column(derivation.column).type
+        if derivation.column == schema.identifier.column or not lookup_steps.fits(derivation, kind):
+            raise InvalidInput(
+                f"the rule {derivation.rule} of the label {derivation.name} cannot read "
+                f"{derivation.column} (a {kind.value} column)",
+                code="product.label_rule",
+            )
 
 
 def _own_license(session: Session, who: Principal, license_id: UUID, now: dt.datetime) -> License:

@@ -245,3 +245,39 @@ def test_an_expired_grant_refuses_the_spec(env: Env) -> None:
             later,
         )
     assert caught.value.code == "product.grant_not_in_force"
+
+
+@pytest.mark.parametrize(
+    ("label", "column"),
+    [
+        (
+            {
+                "name": "grade_band",
+                "column": "tax_credit_grade",
+                "rule": "bands",
+                "edges": [1],
+                "labels": ["low", "high"],
+            },
+            "tax_credit_grade",
+        ),  # bands on a category column
+        ({"name": "grade_flag", "column": "tax_credit_grade", "rule": "flag"}, "tax_credit_grade"),
+        (
+            {"name": "code_flag", "column": "credit_code", "rule": "map", "mapping": {"x": "y"}},
+            "credit_code",
+        ),  # the identifier is never a label's source
+    ],
+)
+def test_a_label_rule_that_cannot_read_its_column_is_refused_at_design_time(
+    env: Env, label: dict[str, Any], column: str
+) -> None:
+    spec = credit_spec(env)
+    tax = spec.sources[0]
+    assert column in tax.columns
+    changed = spec.model_dump(mode="json")
+    changed["sources"][0]["labels"] = [label]
+    refused(
+        env.session,
+        _create(env, ProductSpec.model_validate(changed)),
+        "product.label_rule",
+        tables=TABLES,
+    )
