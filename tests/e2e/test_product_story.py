@@ -75,7 +75,6 @@ def test_the_flagship_story_from_approval_to_audit(
 
     # The bureau approves the credit check (the CDOs already have) and lists it (上架).
     bureau = _sign_in(browser, demo, "bureau")
-    bureau.screenshot(path=str(ARTIFACTS / "story-home-bureau.png"), full_page=True)
     _open_product(bureau, demo, credit)
     bureau.locator("form.review.approve button[type=submit]").click()
     bureau.wait_for_selector("form.list-product")
@@ -131,7 +130,6 @@ def test_the_flagship_story_from_approval_to_audit(
     # The call is on bank-a's calls page and statement; bank-b sees neither.
     bank.goto(demo.url + "/calls")
     assert call_id[:8] in (bank.text_content("main") or "")
-    bank.screenshot(path=str(ARTIFACTS / "story-home-bank-a.png"), full_page=True)
     bank.close()
     other = _sign_in(browser, demo, "bank-b")
     other.goto(demo.url + "/calls")
@@ -148,14 +146,11 @@ def test_the_flagship_story_from_approval_to_audit(
     assert operator.locator("a.download-result").count() == 0
     response = operator.goto(credit_url + "/result.csv")
     assert response is not None and response.status in (403, 404)
-    operator.goto(demo.url + "/home")
-    operator.screenshot(path=str(ARTIFACTS / "story-home-operator.png"), full_page=True)
     operator.close()
 
     # The auditor finds the call in the ledger, verifies its inclusion under a signed
     # checkpoint, and traces the call's jobs to the grant and the license.
     auditor = _sign_in(browser, demo, "auditor")
-    auditor.screenshot(path=str(ARTIFACTS / "story-home-auditor.png"), full_page=True)
     auditor.goto(demo.url + f"/audit?action=product.called&object={call_id}")
     entry = auditor.locator("table tbody tr td.num a").first
     entry.click()
@@ -187,7 +182,12 @@ def test_the_flagship_story_from_approval_to_audit(
 
     # The CDO of a providing department sees the product that uses its data.
     cdo = _sign_in(browser, demo, "tax-cdo")
-    cdo.screenshot(path=str(ARTIFACTS / "story-home-tax-cdo.png"), full_page=True)
     cdo.goto(demo.url + "/products")
     assert credit in (cdo.text_content("main") or "")
     cdo.close()
+
+    # Each role's home after the story: the bureau's and the operator's charts show the calls.
+    for username in ("bureau", "operator", "tax-cdo", "bank-a", "auditor"):
+        page = _sign_in(browser, demo, username)
+        page.screenshot(path=str(ARTIFACTS / f"story-home-{username}.png"), full_page=True)
+        page.close()
