@@ -254,6 +254,16 @@ def cancel(
 def subscriptions_for(session: Session, who: Principal) -> list[SubscriptionView]:
     """Newest first: a bank its own, an operator its products', the bureau and auditor all."""
     subs = list(session.scalars(_visible(who).order_by(Subscription.requested_at.desc())))
+    return _views(session, subs)
+
+
+def subscription_view(session: Session, who: Principal, subscription_id: UUID) -> SubscriptionView:
+    """One subscription ``who`` may see (404 otherwise, as for a missing id)."""
+    (view,) = _views(session, [get_subscription(session, who, subscription_id)])
+    return view
+
+
+def _views(session: Session, subs: list[Subscription]) -> list[SubscriptionView]:
     products = {p.id: p for p in session.scalars(select(Product))} if subs else {}
     orgs = {o.id: o for o in session.scalars(select(Organization))} if subs else {}
     return [

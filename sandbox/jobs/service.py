@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
+from sandbox.compute.authorized import PARAM as AUTHORIZATION_PARAM
 from sandbox.datasets.catalog import CatalogEntry, get_visible
 from sandbox.domains.models import Domain
 from sandbox.errors import InvalidInput, NotFound, PermissionDenied
@@ -227,7 +228,7 @@ def job_to_json(job: Job) -> dict[str, Any]:
         # The authorization digests a call carries are for the requester's worker, not for
         # display: a job's view names how many there are.
         "params": {
-            k: (len(v) if k == "authorization_set" and isinstance(v, list) else v)
+            k: (len(v) if k == AUTHORIZATION_PARAM and isinstance(v, list) else v)
             for k, v in (job.params_json or {}).items()
         },
         "created_at": _iso(job.created_at),

@@ -40,6 +40,7 @@ from sandbox.ledger.models import LedgerEntry
 from sandbox.tickets import TicketSigner
 from tests.conftest import World
 from tests.helpers import as_user, drive, run_until, swap_message
+from tests.unit.test_isum_jobs import _dataset
 
 SMALL = computations.Sizing(key_bits=2048)
 CODE = IdentifierKind.CREDIT_CODE
@@ -53,14 +54,6 @@ def gov(world: World) -> Iterator[tuple[Session, DemoGovernance]]:
         g = seed_governance(session, now=utcnow())
         session.commit()
         yield session, g
-
-
-def _dataset(session: Session, name: str, domain: str) -> Dataset:
-    return next(
-        d
-        for d in session.scalars(select(Dataset).where(Dataset.name == name))
-        if d.domain.name == domain
-    )
 
 
 def _raw_rows(world: World, session: Session, ds: Dataset) -> list[dict[str, str]]:

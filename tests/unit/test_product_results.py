@@ -25,6 +25,7 @@ from products.models import CallState, Product
 from products.records import spec_of, version_row
 from products.results import call_result
 from sandbox.clock import utcnow
+from sandbox.datasets.models import Dataset
 from sandbox.demo.world import write_world
 from sandbox.identifiers import IdentifierKind, check
 from sandbox.ids import JobId
@@ -34,6 +35,7 @@ from sandbox.tickets import TicketSigner
 from tests.conftest import World
 from tests.helpers import as_user, drive
 from tests.unit.products.helpers import SIZING
+from tests.unit.test_isum_jobs import _dataset
 
 ENTERPRISES = 150  # the test world's size (tests/conftest.py)
 
@@ -78,9 +80,7 @@ def _run(world: World, session: Session, product: Product) -> tuple[Any, Any]:
         session,
         as_user(session, "bank-a"),
         product.id,
-        input_dataset_id=next(
-            d.id for d in _datasets(session) if d.name == "applicants" and d.domain.name == "bank-a"
-        ),
+        input_dataset_id=_dataset(session, "applicants", "bank-a").id,
         reference_column="authorization_ref",
         signer=TicketSigner(load_or_create_private_key(world.settings.ticket_key_path), 600),
         now=utcnow(),
@@ -106,12 +106,6 @@ def _run(world: World, session: Session, product: Product) -> tuple[Any, Any]:
     return call, [dict(zip(header, row, strict=True)) for row in rows]
 
 
-def _datasets(session: Session) -> list[Any]:
-    from sandbox.datasets.models import Dataset
-
-    return list(session.scalars(select(Dataset)))
-
-
 def test_a_credit_check_equals_the_labels_derived_from_the_source_files(
     world: World, demo: tuple[Session, dict[str, Product]], tmp_path: Path
 ) -> None:
@@ -124,7 +118,7 @@ def test_a_credit_check_equals_the_labels_derived_from_the_source_files(
         "social_insurance": _by_code(files[("social", "social_insurance")]),
         "enterprise_registry": _by_code(files[("market", "enterprise_registry")]),
     }
-    names = {str(d.id): d.name for d in _datasets(session)}
+    names = {str(d.id): d.name for d in session.scalars(select(Dataset))}
     expected: dict[str, dict[str, str]] = {}
     unauthorized: set[str] = set()
     for n, row in enumerate(files[("bank-a", "applicants")], start=1):

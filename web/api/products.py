@@ -295,14 +295,8 @@ def _subscription_json(view: SubscriptionView) -> dict[str, Any]:
 
 
 def _subscription_out(subscription_id: UUID) -> dict[str, Any]:
-    found = [
-        s
-        for s in subscriptions.subscriptions_for(ctx.db(), caller())
-        if s.id == str(subscription_id)
-    ]
-    if not found:
-        raise NotFound("no such subscription", code="subscription.not_found")
-    return shaped(ps.SubscriptionOut, _subscription_json(found[0]))
+    view = subscriptions.subscription_view(ctx.db(), caller(), subscription_id)
+    return shaped(ps.SubscriptionOut, _subscription_json(view))
 
 
 @operation(
