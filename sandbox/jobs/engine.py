@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, lazyload, load_only
+from sqlalchemy.orm import Session, lazyload
 
 from sandbox.ids import JobId, StepId
 from sandbox.jobs.kinds import finalize
-from sandbox.jobs.models import Job, JobState, Step, StepState
+from sandbox.jobs.models import Job, JobState, Step, StepState, depends_on
 from sandbox.ledger.entry import digest
 from sandbox.ledger.log import SYSTEM, append
 from sandbox.parties.models import Organization
 
 ERROR_MESSAGE_CHARS = 500
-_PLAN_COLUMNS = (Step.id, Step.job_id, Step.seq, Step.state, Step.after, Step.domain)
 
 
 @dataclass(slots=True)
@@ -40,25 +39,27 @@ class Followups:
 
 
 def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
-    """Move a job forward: queue its next step, or finish it. Safe to call any number of times."""
+    """Move a job forward: queue its next steps, or finish it. Safe to call any number of times."""
     out = Followups()
-    # Called after every step: load the job without its steps, and the steps without their
-    # tickets and results (a large plan would otherwise be read in full each time).
+    # Called after every step: load the job without its steps, and the steps as plain rows of
+    # the columns that decide what runs next, the dependencies of the pending ones only (a plan
+    # of a few hundred steps is read each time; ORM objects, tickets and results would cost
+    # several times as much).
     job = session.get(Job, job_id, with_for_update=True, options=[lazyload(Job.steps)])
     if job is None or JobState(job.state).finished:
         return out
-    steps = list(
-        session.scalars(
-            select(Step)
-            .where(Step.job_id == job_id)
-            .options(load_only(*_PLAN_COLUMNS))
+    steps = session.execute(
+        select(Step.seq, Step.state, Step.progress).where(Step.job_id == job_id).order_by(Step.seq)
+    ).all()
+    if any(s.state == StepState.FAILED for s in steps):
+        failed = session.execute(
+            select(Step.error_code, Step.error_message)
+            .where(Step.job_id == job_id, Step.state == StepState.FAILED.value)
             .order_by(Step.seq)
-        )
-    )
-    failed = next((s for s in steps if s.state == StepState.FAILED), None)
-    if failed is not None:
+            .limit(1)
+        ).one()
         _finish(job, JobState.FAILED, now, code=failed.error_code, message=failed.error_message)
-        _abort_waiting(steps, now)
+        _abort_waiting(session, job_id, now)
         _record(session, "job.failed", "job", job.id, job.id, now, reason=failed.error_code)
         return out
     if all(s.state == StepState.SUCCEEDED for s in steps):
@@ -92,22 +93,45 @@ def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
     # A step is queued once every step it depends on has succeeded; independent steps (the
     # shards of a protocol, the two parties' first moves) are queued together.
     done = {s.seq for s in steps if s.state == StepState.SUCCEEDED}
-    for step in steps:
-        if step.state == StepState.PENDING and all(d in done for d in step.depends_on):
-            step.state = StepState.QUEUED.value
-            step.enqueued_at = now
-            out.steps.append((StepId(step.id), step.domain))
+    pending = session.execute(
+        select(Step.id, Step.seq, Step.after, Step.domain).where(
+            Step.job_id == job_id, Step.state == StepState.PENDING.value
+        )
+    ).all()
+    ready = sorted(
+        (s for s in pending if all(d in done for d in depends_on(s.seq, s.after))),
+        key=lambda s: s.seq,
+    )
+    if ready:
+        session.execute(
+            update(Step)
+            .where(Step.id.in_([s.id for s in ready]), Step.state == StepState.PENDING.value)
+            .values(state=StepState.QUEUED.value, enqueued_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        out.steps.extend((StepId(s.id), s.domain) for s in ready)
+    job.progress = sum(1.0 if s.state == StepState.SUCCEEDED else s.progress for s in steps) / len(
+        steps
+    )
     return out
 
 
-def _abort_waiting(steps: list[Step], now: dt.datetime) -> None:
+def _abort_waiting(session: Session, job_id: JobId, now: dt.datetime) -> None:
     """A failed job's steps that have not started never will: no worker may claim them."""
-    for step in steps:
-        if step.state in (StepState.PENDING.value, StepState.QUEUED.value):
-            step.state = StepState.FAILED.value
-            step.error_code = "job.aborted"
-            step.error_message = "another step of the job failed"
-            step.finished_at = now
+    session.execute(
+        update(Step)
+        .where(
+            Step.job_id == job_id,
+            Step.state.in_([StepState.PENDING.value, StepState.QUEUED.value]),
+        )
+        .values(
+            state=StepState.FAILED.value,
+            error_code="job.aborted",
+            error_message="another step of the job failed",
+            finished_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _finish(
@@ -288,10 +312,7 @@ def _finish_step(
     )
     if updated.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    step = session.get(Step, step_id, populate_existing=True)
-    assert step is not None
-    _roll_up_progress(session, JobId(step.job_id))
-    return step
+    return session.get(Step, step_id, populate_existing=True)
 
 
 def _record(

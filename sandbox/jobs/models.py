@@ -81,6 +81,11 @@ class Step(HasId, Base):
 
     @property
     def depends_on(self) -> list[int]:
-        if self.after is not None:
-            return list(self.after)
-        return [self.seq - 1] if self.seq > 0 else []
+        return depends_on(self.seq, self.after)
+
+
+def depends_on(seq: int, after: list[int] | None) -> list[int]:
+    """The seqs a step waits for: its ``after`` list, or (None) the step before it."""
+    if after is not None:
+        return list(after)
+    return [seq - 1] if seq > 0 else []

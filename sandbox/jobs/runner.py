@@ -151,16 +151,18 @@ def _upstream(session: Session, step: Step) -> tuple[Upstream, ...]:
     deps = step.depends_on
     if not deps:
         return ()
-    rows = session.scalars(
-        select(Step).where(
+    rows = session.execute(
+        select(Step.seq, Step.domain, Step.action, Step.result_json)
+        .where(
             Step.job_id == step.job_id,
             Step.seq.in_(deps),
             Step.state == StepState.SUCCEEDED.value,
         )
+        .order_by(Step.seq)
     ).all()
     return tuple(
         Upstream(seq=r.seq, domain=r.domain, action=r.action, result=dict(r.result_json or {}))
-        for r in sorted(rows, key=lambda r: r.seq)
+        for r in rows
     )
 
 

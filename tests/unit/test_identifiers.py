@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from sandbox.identifiers import (
+    CREDIT_CODE_ALPHABET,
     MAX_OPAQUE_CHARS,
     IdentifierKind,
     check,
@@ -21,6 +24,23 @@ def _full_width(text: str) -> str:
 def test_known_valid_check_characters() -> None:
     assert credit_code_check_char(CREDIT[:17]) == CREDIT[17]
     assert resident_id_check_char(RESIDENT[:17]) == RESIDENT[17]
+
+
+def test_credit_check_character_matches_the_standards_weighted_sum() -> None:
+    """GB 32100-2015 as written: weights 3**i mod 31, C18 = 31 - (sum mod 31), 31 read as 0.
+    Every canonical code with the right (and no other) check character is accepted."""
+    weights = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+    rng = random.Random(32100)
+    for _ in range(3000):
+        body = "".join(rng.choice(CREDIT_CODE_ALPHABET) for _ in range(2))
+        body += "".join(rng.choice("0123456789") for _ in range(6))
+        body += "".join(rng.choice(CREDIT_CODE_ALPHABET) for _ in range(9))
+        total = sum(CREDIT_CODE_ALPHABET.index(ch) * w for ch, w in zip(body, weights, strict=True))
+        expected = CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
+        assert credit_code_check_char(body) == expected
+        assert check(IdentifierKind.CREDIT_CODE, body + expected).value == body + expected
+        wrong = rng.choice(CREDIT_CODE_ALPHABET.replace(expected, ""))
+        assert check(IdentifierKind.CREDIT_CODE, body + wrong).reason == "bad_check_character"
 
 
 @pytest.mark.parametrize(
