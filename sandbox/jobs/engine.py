@@ -158,7 +158,8 @@ def claim(
     claimable = (Step.state == StepState.QUEUED.value) | (
         (Step.state == StepState.RUNNING.value) & (Step.lease_expires_at < now)
     )
-    result = session.execute(
+    # One statement: the conditional update returns the claimed row (no second read).
+    return session.scalars(
         update(Step)
         .where(Step.id == step_id, claimable)
         .values(
@@ -168,11 +169,9 @@ def claim(
             attempts=Step.attempts + 1,
             started_at=now,
         )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(Step, step_id, populate_existing=True)
+        .returning(Step)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
 
 
 def _held(step_id: StepId, worker: str) -> Any:
@@ -304,15 +303,13 @@ def _finish_step(
     session: Session, step_id: StepId, where: Any, now: dt.datetime, **values: Any
 ) -> Step | None:
     """End a step with one conditional update; the step if this call won, else None."""
-    updated = session.execute(
+    return session.scalars(
         update(Step)
         .where(where)
         .values(finished_at=now, lease_owner=None, lease_expires_at=None, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if updated.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(Step, step_id, populate_existing=True)
+        .returning(Step)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
 
 
 def _record(
