@@ -232,7 +232,6 @@ def complete(
     """Record a step's result if this worker still holds its lease; otherwise change nothing."""
     step = _finish_step(
         session,
-        step_id,
         _held(step_id, worker),
         now,
         state=StepState.SUCCEEDED.value,
@@ -273,7 +272,6 @@ def fail(
     unfinished = Step.state.not_in([StepState.SUCCEEDED.value, StepState.FAILED.value])
     step = _finish_step(
         session,
-        step_id,
         held & unfinished,
         now,
         state=StepState.FAILED.value,
@@ -299,10 +297,9 @@ def fail(
     return Followups(jobs=[JobId(step.job_id)])
 
 
-def _finish_step(
-    session: Session, step_id: StepId, where: Any, now: dt.datetime, **values: Any
-) -> Step | None:
-    """End a step with one conditional update; the step if this call won, else None."""
+def _finish_step(session: Session, where: Any, now: dt.datetime, **values: Any) -> Step | None:
+    """End a step with one conditional update (``where`` names it and the state it must be in);
+    the step if this call won, else None."""
     return session.scalars(
         update(Step)
         .where(where)
