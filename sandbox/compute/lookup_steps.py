@@ -221,18 +221,24 @@ def _check_derived(
             raise bad
 
 
-def _key(folder: Any) -> LookupKey:
-    """The table's key: created once (the first part to get here wins), then read."""
+def _key(folder: Path) -> LookupKey:
+    """The table's key: created once (the first part to get here wins), then read. Build parts
+    run at once in several workers: each writes a whole key under a private name and links it
+    into place, so a part never reads a key file another part has created but not yet
+    written (``link`` fails when the name is taken, and the loser reads the winner's key)."""
     path = folder / "key"
     folder.mkdir(parents=True, exist_ok=True)
     if not path.exists():
+        tmp = folder / f".key.{os.getpid()}.{os.urandom(8).hex()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(LookupKey.generate().to_bytes())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     return LookupKey.from_bytes(path.read_bytes())
 
 
