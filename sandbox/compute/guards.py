@@ -17,7 +17,7 @@ import os
 import uuid
 from collections.abc import Sequence
 
-from sandbox.compute.inputs import read_bytes, write_bytes
+from sandbox.compute.inputs import read_bytes, read_or_create, write_bytes
 from sandbox.domains.store import DomainStore
 from sandbox.errors import SandboxError
 
@@ -25,16 +25,9 @@ DIGEST_BYTES = 8
 
 
 def _key(store: DomainStore) -> bytes:
-    path = store.root / "guards" / "key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(os.urandom(32))
-    return path.read_bytes()
+    """The domain's key for overlap digests: made once (two jobs' first steps may ask at once;
+    an empty key read mid-write would silently make digests no later job can match)."""
+    return read_or_create(store.root / "guards" / "key", lambda: os.urandom(32))
 
 
 def _digests(key: bytes, items: Sequence[str]) -> set[bytes]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import mmap
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +65,7 @@ from sandbox.compute.inputs import (
     read_identifiers,
     read_items,
     read_labeled,
+    read_or_create,
     write_bytes,
     write_items,
 )
@@ -222,24 +222,10 @@ def _check_derived(
 
 
 def _key(folder: Path) -> LookupKey:
-    """The table's key: created once (the first part to get here wins), then read. Build parts
-    run at once in several workers: each writes a whole key under a private name and links it
-    into place, so a part never reads a key file another part has created but not yet
-    written (``link`` fails when the name is taken, and the loser reads the winner's key)."""
-    path = folder / "key"
-    folder.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        tmp = folder / f".key.{os.getpid()}.{os.urandom(8).hex()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(LookupKey.generate().to_bytes())
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    return LookupKey.from_bytes(path.read_bytes())
+    """The table's key: made once (build parts run at once; the first to get here wins)."""
+    return LookupKey.from_bytes(
+        read_or_create(folder / "key", lambda: LookupKey.generate().to_bytes())
+    )
 
 
 def _meta(folder: Any) -> dict[str, Any] | None:
