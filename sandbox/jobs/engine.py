@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,9 +111,7 @@ def advance(session: Session, job_id: JobId, *, now: dt.datetime) -> Followups:
             .execution_options(synchronize_session=False)
         )
         out.steps.extend((StepId(s.id), s.domain) for s in ready)
-    job.progress = sum(1.0 if s.state == StepState.SUCCEEDED else s.progress for s in steps) / len(
-        steps
-    )
+    job.progress = _job_progress(steps)
     return out
 
 
@@ -210,18 +209,19 @@ def report_progress(session: Session, step_id: StepId, *, worker: str, fraction:
     return True
 
 
+def _job_progress(steps: Sequence[Any]) -> float:
+    """A job's progress from its steps' (state, progress): a finished step counts whole."""
+    fractions = [1.0 if s.state == StepState.SUCCEEDED else s.progress for s in steps]
+    return sum(fractions) / len(fractions) if fractions else 0.0
+
+
 def _roll_up_progress(session: Session, job_id: JobId) -> None:
-    fractions = [
-        1.0 if state == StepState.SUCCEEDED else progress
-        for state, progress in session.execute(
-            select(Step.state, Step.progress).where(Step.job_id == job_id)
-        )
-    ]
-    if fractions:
+    steps = session.execute(select(Step.state, Step.progress).where(Step.job_id == job_id)).all()
+    if steps:
         session.execute(
             update(Job)
             .where(Job.id == job_id)
-            .values(progress=sum(fractions) / len(fractions))
+            .values(progress=_job_progress(steps))
             .execution_options(synchronize_session=False)
         )
 
