@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from sandbox.write_once import read_or_create
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -16,22 +17,21 @@ def key_id(public_key: Ed25519PublicKey) -> str:
 
 
 def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} does not hold an Ed25519 private key")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-    public_path(path).write_bytes(public_pem(key.public_key()))
+    """The key at ``path`` (PEM, mode 0600), made on first use, with its public half beside it
+    (``*.pub.pem``). Safe when several processes start at once on a new data directory (the web
+    processes and the workers all ask): one key is made, and everyone reads that one."""
+
+    def make() -> bytes:
+        return Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    key = serialization.load_pem_private_key(read_or_create(path, make), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    read_or_create(public_path(path), lambda: public_pem(key.public_key()), mode=0o644)
     return key
 
 

@@ -17,9 +17,10 @@ import os
 import uuid
 from collections.abc import Sequence
 
-from sandbox.compute.inputs import read_bytes, read_or_create, write_bytes
+from sandbox.compute.inputs import read_bytes, write_bytes
 from sandbox.domains.store import DomainStore
 from sandbox.errors import SandboxError
+from sandbox.write_once import read_or_create
 
 DIGEST_BYTES = 8
 

@@ -8,7 +8,7 @@ import csv
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,26 +182,6 @@ def write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
-    """The bytes at ``path``, made by ``make()`` and kept if nothing is there yet. Safe when
-    several workers ask at once: each writes a whole value under a private name and links it
-    into place (``link`` fails when the name is taken, and the loser reads the winner's), so no
-    one ever reads a file another has created but not yet written."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(make())
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    return path.read_bytes()
 
 
 def read_bytes(path: Path) -> bytes:

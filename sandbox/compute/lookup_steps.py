@@ -65,7 +65,6 @@ from sandbox.compute.inputs import (
     read_identifiers,
     read_items,
     read_labeled,
-    read_or_create,
     write_bytes,
     write_items,
 )
@@ -75,6 +74,7 @@ from sandbox.datasets.stored import StoredDataset, open_stored
 from sandbox.errors import SandboxError
 from sandbox.jobs.context import StepContext
 from sandbox.tickets import DatasetRef, Ticket
+from sandbox.write_once import read_or_create
 
 BUILD = "lookup.build"
 PUBLISH = "lookup.publish"
