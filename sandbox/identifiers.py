@@ -24,7 +24,7 @@ class IdentifierKind(enum.StrEnum):
 
 
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_CREDIT_VALUE = {ch: i for i, ch in enumerate(CREDIT_CODE_ALPHABET)}
+_CREDIT_CHARS = frozenset(CREDIT_CODE_ALPHABET)
 _TO_BASE34 = str.maketrans(CREDIT_CODE_ALPHABET, "0123456789abcdefghijklmnopqrstu")
 _NOT_CREDIT = str.maketrans("", "", CREDIT_CODE_ALPHABET)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -54,7 +54,7 @@ def _fold(raw: str) -> str:
 
 def credit_code_check_char(first17: str) -> str:
     """The 18th character of a unified social credit code whose first 17 are given."""
-    if len(first17) != 17 or any(ch not in _CREDIT_VALUE for ch in first17):
+    if len(first17) != 17 or any(ch not in _CREDIT_CHARS for ch in first17):
         raise ValueError("need 17 characters of the credit-code alphabet")
     return _credit_check(first17)
 
@@ -86,7 +86,7 @@ def check_credit_code(raw: str) -> Checked:
         return Checked(None, "empty")
     if len(code) != 18:
         return Checked(None, "wrong_length")
-    if any(ch not in _CREDIT_VALUE for ch in code):
+    if any(ch not in _CREDIT_CHARS for ch in code):
         return Checked(None, "bad_character")
     if not code[2:8].isdigit():
         return Checked(None, "bad_division_code")

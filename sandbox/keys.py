@@ -31,7 +31,9 @@ def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
     key = serialization.load_pem_private_key(read_or_create(path, make), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} does not hold an Ed25519 private key")
-    read_or_create(public_path(path), lambda: public_pem(key.public_key()), mode=0o644)
+    public = public_path(path)
+    if not public.exists():  # made with the key, or lost since: made again from it
+        read_or_create(public, lambda: public_pem(key.public_key()), mode=0o644)
     return key
 
 
